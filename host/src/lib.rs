@@ -1,0 +1,1 @@
+//! waPC host for tests (see README).
