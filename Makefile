@@ -1,0 +1,36 @@
+# Kubewarden's usual policy targets. `make test` is what CI runs (see .ci/run).
+SOURCE_FILES := $(shell find src -type f -name '*.rs') Cargo.toml Cargo.lock
+WASM_TARGET := wasm32-wasip1
+BUILT_MODULE := target/$(WASM_TARGET)/release/modelcar_prefetch_policy.wasm
+CARGO ?= cargo
+
+.PHONY: all
+all: policy.wasm
+
+.PHONY: setup
+setup:
+	rustup target add $(WASM_TARGET)
+
+policy.wasm: $(SOURCE_FILES)
+	$(CARGO) build --locked --release --target $(WASM_TARGET) -p modelcar-prefetch-policy
+	cp $(BUILT_MODULE) policy.wasm
+
+annotated-policy.wasm: policy.wasm metadata.yml README.md
+	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+
+.PHONY: fmt
+fmt:
+	$(CARGO) fmt --all -- --check
+
+.PHONY: lint
+lint:
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+.PHONY: test
+test: fmt lint policy.wasm
+	$(CARGO) test --locked --workspace
+
+.PHONY: clean
+clean:
+	$(CARGO) clean
+	rm -f policy.wasm annotated-policy.wasm
