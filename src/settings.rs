@@ -1,0 +1,457 @@
+//! Policy settings: what users write in the policy's `spec.settings`.
+//!
+//! Deserializing never fails: a malformed document is kept as an error that
+//! `validate` reports. That way the SDK's `validate_settings` answers
+//! "invalid, because ..." with our message instead of a serde dump of the
+//! whole payload, and a `validate` call can never be refused over settings.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::names;
+use crate::quantity;
+
+/// How the model image is made available before the model server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// A no-op init container that uses the model image (any Kubernetes).
+    #[default]
+    InitContainer,
+    /// Move the modelcar into the init containers as a native sidecar (Kubernetes >= 1.29).
+    NativeSidecar,
+    /// `nativeSidecar` when every node's kubelet supports it, else `initContainer`.
+    Auto,
+}
+
+pub const DEFAULT_INIT_CONTAINER_NAME: &str = "modelcar-prefetch";
+pub const KSERVE_STORAGE_URI_ANNOTATION: &str =
+    "internal.serving.kserve.io/storage-initializer-sourceuri";
+/// Room kept for the `-N` suffixes of further init containers.
+pub const MAX_INIT_CONTAINER_NAME_LEN: usize = names::MAX_NAME_LEN - 6;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct Document {
+    mode: Mode,
+    modelcar_container_names: Vec<String>,
+    storage_uri_annotations: Vec<String>,
+    init_container_name: String,
+    command: Vec<String>,
+    resources: Option<Value>,
+    security_context: Option<Value>,
+    startup_probe: Option<Value>,
+    native_sidecar_min_kubelet_version: String,
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Document {
+            mode: Mode::default(),
+            modelcar_container_names: vec!["modelcar".into(), "modelcar-*".into()],
+            storage_uri_annotations: vec![KSERVE_STORAGE_URI_ANNOTATION.into()],
+            init_container_name: DEFAULT_INIT_CONTAINER_NAME.into(),
+            command: vec!["sh".into(), "-c".into(), "true".into()],
+            resources: None,
+            security_context: None,
+            startup_probe: None,
+            native_sidecar_min_kubelet_version: "1.29".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub mode: Mode,
+    pub modelcar_container_names: Vec<String>,
+    pub storage_uri_annotations: Vec<String>,
+    pub init_container_name: String,
+    pub command: Vec<String>,
+    pub resources: Option<Value>,
+    pub security_context: Option<Value>,
+    pub startup_probe: Option<Value>,
+    pub native_sidecar_min_kubelet_version: String,
+    /// Why the settings document could not be read, if it could not.
+    unreadable: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from(Document::default())
+    }
+}
+
+impl From<Document> for Settings {
+    fn from(d: Document) -> Self {
+        Settings {
+            mode: d.mode,
+            modelcar_container_names: d.modelcar_container_names,
+            storage_uri_annotations: d.storage_uri_annotations,
+            init_container_name: d.init_container_name,
+            command: d.command,
+            resources: d.resources,
+            security_context: d.security_context,
+            startup_probe: d.startup_probe,
+            native_sidecar_min_kubelet_version: d.native_sidecar_min_kubelet_version,
+            unreadable: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a settings document; `null` means "all defaults".
+    pub fn from_value(value: &Value) -> Settings {
+        if value.is_null() {
+            return Settings::default();
+        }
+        if !value.is_object() {
+            return Settings {
+                unreadable: Some(format!(
+                    "settings must be a map of setting names to values, not {value}"
+                )),
+                ..Settings::default()
+            };
+        }
+        match Document::deserialize(value) {
+            Ok(doc) => Settings::from(doc),
+            Err(e) => Settings {
+                unreadable: Some(format!("settings: {e}")),
+                ..Settings::default()
+            },
+        }
+    }
+
+    /// Every problem in the settings, as one line per problem.
+    pub fn problems(&self) -> Vec<String> {
+        if let Some(e) = &self.unreadable {
+            return vec![e.clone()];
+        }
+        let mut out = Problems::default();
+        self.check_sources(&mut out);
+        self.check_init_container_name(&mut out);
+        self.check_command(&mut out);
+        if let Some(r) = &self.resources {
+            check_resources(r, &mut out);
+        }
+        if let Some(sc) = &self.security_context {
+            check_object_keys("securityContext", sc, SECURITY_CONTEXT_FIELDS, &mut out);
+        }
+        if let Some(p) = &self.startup_probe {
+            check_object_keys("startupProbe", p, PROBE_FIELDS, &mut out);
+        }
+        if crate::kubelet::MinorVersion::parse(&self.native_sidecar_min_kubelet_version).is_none() {
+            out.push(format!(
+                "nativeSidecarMinKubeletVersion: {:?} is not a Kubernetes version; write it as \"1.29\"",
+                self.native_sidecar_min_kubelet_version
+            ));
+        }
+        out.0
+    }
+
+    fn check_sources(&self, out: &mut Problems) {
+        if self.modelcar_container_names.is_empty() && self.storage_uri_annotations.is_empty() {
+            out.push(
+                "modelcarContainerNames and storageUriAnnotations are both empty: \
+                 the policy would find no model image; keep at least one of them"
+                    .into(),
+            );
+        }
+        for (i, p) in self.modelcar_container_names.iter().enumerate() {
+            if p.is_empty() || p == "*" {
+                out.push(format!(
+                    "modelcarContainerNames[{i}]: {p:?} would match every container; \
+                     name the modelcar, for example \"modelcar\" or \"modelcar-*\""
+                ));
+            } else if p.trim_end_matches('*').contains('*') {
+                out.push(format!(
+                    "modelcarContainerNames[{i}]: {p:?}: `*` may only end a pattern"
+                ));
+            }
+        }
+        for (i, a) in self.storage_uri_annotations.iter().enumerate() {
+            if a.trim().is_empty() {
+                out.push(format!(
+                    "storageUriAnnotations[{i}] is empty; write an annotation key such as \
+                     \"{KSERVE_STORAGE_URI_ANNOTATION}\""
+                ));
+            }
+        }
+    }
+
+    fn check_init_container_name(&self, out: &mut Problems) {
+        let name = &self.init_container_name;
+        if !names::is_dns1123_label(name) {
+            out.push(format!(
+                "initContainerName: {name:?} is not a valid container name; use lower-case \
+                 letters, digits and '-', starting and ending with a letter or digit"
+            ));
+        } else if name.len() > MAX_INIT_CONTAINER_NAME_LEN {
+            out.push(format!(
+                "initContainerName: {name:?} has {} characters; use at most \
+                 {MAX_INIT_CONTAINER_NAME_LEN} so that `-N` suffixes fit in 63",
+                name.len()
+            ));
+        } else if names::is_kserve_init_name(name) {
+            out.push(format!(
+                "initContainerName: {name:?} is the name KServe gives its own init container, \
+                 and a duplicate name makes the API server reject the pod; \
+                 use another name, for example \"{DEFAULT_INIT_CONTAINER_NAME}\""
+            ));
+        }
+    }
+
+    fn check_command(&self, out: &mut Problems) {
+        match self.command.first() {
+            None => out.push(
+                "command is empty; give the program to run, for example [\"sh\", \"-c\", \"true\"]"
+                    .into(),
+            ),
+            Some(c) if c.is_empty() => out.push(
+                "command[0] is empty; it must name the program to run, for example \"sh\"".into(),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Ok(Settings::from_value(&value))
+    }
+}
+
+impl kubewarden_policy_sdk::settings::Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, p: String) {
+        self.0.push(p);
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::InitContainer => "initContainer",
+            Mode::NativeSidecar => "nativeSidecar",
+            Mode::Auto => "auto",
+        })
+    }
+}
+
+const SECURITY_CONTEXT_FIELDS: &[&str] = &[
+    "allowPrivilegeEscalation",
+    "appArmorProfile",
+    "capabilities",
+    "privileged",
+    "procMount",
+    "readOnlyRootFilesystem",
+    "runAsGroup",
+    "runAsNonRoot",
+    "runAsUser",
+    "seLinuxOptions",
+    "seccompProfile",
+    "windowsOptions",
+];
+
+const PROBE_FIELDS: &[&str] = &[
+    "exec",
+    "failureThreshold",
+    "grpc",
+    "httpGet",
+    "initialDelaySeconds",
+    "periodSeconds",
+    "successThreshold",
+    "tcpSocket",
+    "terminationGracePeriodSeconds",
+    "timeoutSeconds",
+];
+
+fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Problems) {
+    let Some(map) = value.as_object() else {
+        out.push(format!("{field} must be an object"));
+        return;
+    };
+    for key in map.keys() {
+        if !known.contains(&key.as_str()) {
+            out.push(format!(
+                "{field}.{key} is not a field of a container {field}; known fields: {}",
+                known.join(", ")
+            ));
+        }
+    }
+}
+
+fn check_resources(value: &Value, out: &mut Problems) {
+    let Some(map) = value.as_object() else {
+        out.push(
+            "resources must be an object such as {\"requests\": {\"cpu\": \"10m\"}, \"limits\": {...}}"
+                .into(),
+        );
+        return;
+    };
+    for (key, entries) in map {
+        if key != "requests" && key != "limits" {
+            out.push(format!(
+                "resources.{key} is not supported; use resources.requests and resources.limits"
+            ));
+            continue;
+        }
+        let Some(entries) = entries.as_object() else {
+            out.push(format!(
+                "resources.{key} must map resource names to quantities, for example {{\"cpu\": \"10m\"}}"
+            ));
+            continue;
+        };
+        for (resource, q) in entries {
+            if quantity_of(q).is_none() {
+                out.push(format!(
+                    "resources.{key}.{resource}: {q} is not a Kubernetes quantity; \
+                     write it like \"10m\", \"15Mi\" or \"1\""
+                ));
+            }
+        }
+    }
+    check_requests_within_limits(map, out);
+}
+
+fn check_requests_within_limits(map: &Map<String, Value>, out: &mut Problems) {
+    let (Some(requests), Some(limits)) = (
+        map.get("requests").and_then(Value::as_object),
+        map.get("limits").and_then(Value::as_object),
+    ) else {
+        return;
+    };
+    for (resource, request) in requests {
+        let (Some(r), Some(l)) = (
+            quantity_of(request),
+            limits.get(resource).and_then(quantity_of),
+        ) else {
+            continue;
+        };
+        if r > l {
+            out.push(format!(
+                "resources.requests.{resource} ({request}) is above resources.limits.{resource}; \
+                 the API server rejects such a container"
+            ));
+        }
+    }
+}
+
+fn quantity_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) => quantity::parse(s),
+        Value::Number(n) => n.as_f64().filter(|f| *f >= 0.0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubewarden_policy_sdk::settings::Validatable;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn problems(v: Value) -> String {
+        Settings::from_value(&v).validate().unwrap_err()
+    }
+
+    #[test]
+    fn empty_settings_are_the_defaults() {
+        let s = Settings::from_value(&json!({}));
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.mode, Mode::InitContainer);
+        assert_eq!(s.modelcar_container_names, ["modelcar", "modelcar-*"]);
+        assert_eq!(
+            s.storage_uri_annotations,
+            ["internal.serving.kserve.io/storage-initializer-sourceuri"]
+        );
+        assert_eq!(s.init_container_name, "modelcar-prefetch");
+        assert_eq!(s.command, ["sh", "-c", "true"]);
+        assert_eq!(s.native_sidecar_min_kubelet_version, "1.29");
+        assert!(s.validate().is_ok());
+        assert_eq!(Settings::from_value(&Value::Null), s);
+    }
+
+    #[rstest]
+    #[case::every_field(json!({
+        "mode": "auto",
+        "modelcarContainerNames": ["modelcar"],
+        "storageUriAnnotations": [],
+        "initContainerName": "pull-model",
+        "command": ["/bin/true"],
+        "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": 0.5, "memory": "1e8"}},
+        "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}},
+        "startupProbe": {"exec": {"command": ["test", "-e", "/mnt/models"]}, "periodSeconds": 1},
+        "nativeSidecarMinKubeletVersion": "v1.30"
+    }))]
+    #[case::native_sidecar_mode(json!({"mode": "nativeSidecar"}))]
+    #[case::only_annotations(json!({"modelcarContainerNames": []}))]
+    #[case::only_containers(json!({"storageUriAnnotations": []}))]
+    #[case::longest_name(json!({"initContainerName": "a".repeat(MAX_INIT_CONTAINER_NAME_LEN)}))]
+    #[case::name_close_to_kserve(json!({"initContainerName": "modelcar-init-x"}))]
+    #[case::integer_quantity(json!({"resources": {"limits": {"cpu": 1}}}))]
+    fn accepted_settings(#[case] settings: Value) {
+        assert_eq!(Settings::from_value(&settings).validate(), Ok(()));
+    }
+
+    #[rstest]
+    #[case::unknown_field(json!({"initContainerNames": "x"}), "unknown field `initContainerNames`")]
+    #[case::unknown_mode(json!({"mode": "sidecar"}), "unknown variant `sidecar`")]
+    #[case::wrong_type(json!({"command": "true"}), "settings: invalid type: string \"true\"")]
+    #[case::not_an_object(json!([1]), "settings must be a map of setting names to values, not [1]")]
+    #[case::no_source(
+        json!({"modelcarContainerNames": [], "storageUriAnnotations": []}),
+        "modelcarContainerNames and storageUriAnnotations are both empty"
+    )]
+    #[case::empty_pattern(json!({"modelcarContainerNames": [""]}), "modelcarContainerNames[0]: \"\" would match every container")]
+    #[case::star_pattern(json!({"modelcarContainerNames": ["modelcar", "*"]}), "modelcarContainerNames[1]: \"*\" would match")]
+    #[case::inner_star(json!({"modelcarContainerNames": ["model*car"]}), "`*` may only end a pattern")]
+    #[case::empty_annotation(json!({"storageUriAnnotations": [" "]}), "storageUriAnnotations[0] is empty")]
+    #[case::name_uppercase(json!({"initContainerName": "Prefetch"}), "initContainerName: \"Prefetch\" is not a valid container name")]
+    #[case::name_empty(json!({"initContainerName": ""}), "initContainerName: \"\" is not a valid container name")]
+    #[case::name_trailing_dash(json!({"initContainerName": "prefetch-"}), "is not a valid container name")]
+    #[case::name_too_long(json!({"initContainerName": "a".repeat(MAX_INIT_CONTAINER_NAME_LEN + 1)}), "use at most 57 so that `-N` suffixes fit in 63")]
+    #[case::name_kserve(json!({"initContainerName": "modelcar-init"}), "initContainerName: \"modelcar-init\" is the name KServe gives")]
+    #[case::name_kserve_numbered(json!({"initContainerName": "modelcar-init-3"}), "is the name KServe gives its own init container")]
+    #[case::empty_command(json!({"command": []}), "command is empty")]
+    #[case::empty_program(json!({"command": ["", "x"]}), "command[0] is empty")]
+    #[case::bad_quantity(json!({"resources": {"limits": {"memory": "15MB"}}}), "resources.limits.memory: \"15MB\" is not a Kubernetes quantity")]
+    #[case::negative_quantity(json!({"resources": {"requests": {"cpu": "-1"}}}), "resources.requests.cpu: \"-1\" is not a Kubernetes quantity")]
+    #[case::request_above_limit(json!({"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "15Mi"}}}), "resources.requests.memory (\"1Gi\") is above resources.limits.memory")]
+    #[case::resources_claims(json!({"resources": {"claims": []}}), "resources.claims is not supported")]
+    #[case::resources_not_object(json!({"resources": "small"}), "resources must be an object")]
+    #[case::resources_entries_not_object(json!({"resources": {"limits": ["1"]}}), "resources.limits must map resource names to quantities")]
+    #[case::security_context_typo(json!({"securityContext": {"runAsNonroot": true}}), "securityContext.runAsNonroot is not a field of a container securityContext")]
+    #[case::security_context_not_object(json!({"securityContext": true}), "securityContext must be an object")]
+    #[case::probe_typo(json!({"startupProbe": {"execute": {}}}), "startupProbe.execute is not a field")]
+    #[case::bad_version(json!({"nativeSidecarMinKubeletVersion": "latest"}), "nativeSidecarMinKubeletVersion: \"latest\" is not a Kubernetes version")]
+    fn rejected_settings(#[case] settings: Value, #[case] message: &str) {
+        let got = problems(settings);
+        assert!(
+            got.contains(message),
+            "{got:?} does not contain {message:?}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let got = problems(json!({"command": [], "initContainerName": "X"}));
+        assert!(got.contains("command is empty") && got.contains("initContainerName"));
+    }
+}
