@@ -1,0 +1,173 @@
+//! The init container that makes the kubelet pull a model image.
+
+use serde_json::{Map, Value, json};
+
+use crate::image;
+use crate::security::{self, PodSecurity};
+use crate::settings::Settings;
+
+/// KServe's own modelcar requests and limits: tiny, and present, so that a
+/// ResourceQuota that demands requests and limits admits the pod.
+fn kserve_modelcar_resources() -> Value {
+    json!({
+        "requests": {"cpu": "10m", "memory": "15Mi"},
+        "limits": {"cpu": "10m", "memory": "15Mi"}
+    })
+}
+
+/// `modelcar` is the container the image came from, if it came from one.
+pub fn build(
+    settings: &Settings,
+    name: String,
+    image: &str,
+    modelcar: Option<&Map<String, Value>>,
+    pod: &PodSecurity,
+) -> Value {
+    let from_modelcar = |key: &str| modelcar.and_then(|m| m.get(key));
+    let pull_policy = from_modelcar("imagePullPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| image::default_pull_policy(image));
+    let resources = settings
+        .resources
+        .clone()
+        .or_else(|| {
+            from_modelcar("resources")
+                .filter(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+                .cloned()
+        })
+        .unwrap_or_else(kserve_modelcar_resources);
+    let security_context = settings
+        .security_context
+        .clone()
+        .unwrap_or_else(|| security::hardened(from_modelcar("securityContext"), pod));
+    json!({
+        "name": name,
+        "image": image,
+        "command": settings.command,
+        "imagePullPolicy": pull_policy,
+        "resources": resources,
+        "securityContext": security_context,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn container(settings: Value, image: &str, modelcar: Option<Value>) -> Value {
+        let settings = Settings::from_value(&settings);
+        let modelcar = modelcar.as_ref().and_then(Value::as_object);
+        build(
+            &settings,
+            "modelcar-prefetch".into(),
+            image,
+            modelcar,
+            &PodSecurity::default(),
+        )
+    }
+
+    #[test]
+    fn from_an_annotation_with_defaults() {
+        assert_eq!(
+            container(json!({}), "quay.io/m:v1", None),
+            json!({
+                "name": "modelcar-prefetch",
+                "image": "quay.io/m:v1",
+                "command": ["sh", "-c", "true"],
+                "imagePullPolicy": "IfNotPresent",
+                "resources": {"requests": {"cpu": "10m", "memory": "15Mi"}, "limits": {"cpu": "10m", "memory": "15Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+                "terminationMessagePolicy": "FallbackToLogsOnError"
+            })
+        );
+    }
+
+    #[test]
+    fn is_a_valid_kubernetes_container() {
+        let c = container(
+            json!({}),
+            "quay.io/m:v1",
+            Some(json!({"securityContext": {"runAsUser": 1000}})),
+        );
+        let typed: k8s_openapi::api::core::v1::Container =
+            serde_json::from_value(c.clone()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap(),
+            c,
+            "a field name is misspelt"
+        );
+        assert!(
+            typed.args.is_none()
+                && typed.volume_mounts.is_none()
+                && typed.env.is_none()
+                && typed.ports.is_none()
+        );
+    }
+
+    #[rstest]
+    #[case::annotation_latest("quay.io/m:latest", None, "Always")]
+    #[case::annotation_untagged("registry:5000/m", None, "Always")]
+    #[case::annotation_digest("quay.io/m@sha256:00", None, "IfNotPresent")]
+    #[case::annotation_latest_digest("quay.io/m:latest@sha256:00", None, "Always")]
+    #[case::copied_from_modelcar("quay.io/m:latest", Some(json!({"imagePullPolicy": "IfNotPresent"})), "IfNotPresent")]
+    #[case::copied_never("quay.io/m:v1", Some(json!({"imagePullPolicy": "Never"})), "Never")]
+    #[case::modelcar_without_policy("quay.io/m", Some(json!({})), "Always")]
+    fn pull_policy(#[case] image: &str, #[case] modelcar: Option<Value>, #[case] expected: &str) {
+        assert_eq!(
+            container(json!({}), image, modelcar)["imagePullPolicy"],
+            expected
+        );
+    }
+
+    #[rstest]
+    #[case::kserve_defaults(json!({}), None, json!({"requests": {"cpu": "10m", "memory": "15Mi"}, "limits": {"cpu": "10m", "memory": "15Mi"}}))]
+    #[case::from_modelcar(json!({}), Some(json!({"resources": {"limits": {"memory": "1Gi"}}})), json!({"limits": {"memory": "1Gi"}}))]
+    #[case::empty_modelcar_resources(json!({}), Some(json!({"resources": {}})), json!({"requests": {"cpu": "10m", "memory": "15Mi"}, "limits": {"cpu": "10m", "memory": "15Mi"}}))]
+    #[case::setting_wins(
+        json!({"resources": {"requests": {"cpu": "1m"}}}),
+        Some(json!({"resources": {"limits": {"memory": "1Gi"}}})),
+        json!({"requests": {"cpu": "1m"}})
+    )]
+    fn resources(
+        #[case] settings: Value,
+        #[case] modelcar: Option<Value>,
+        #[case] expected: Value,
+    ) {
+        assert_eq!(container(settings, "m:1", modelcar)["resources"], expected);
+    }
+
+    #[rstest]
+    #[case::hardened_modelcar(
+        json!({}),
+        Some(json!({"securityContext": {"runAsUser": 1010, "privileged": true}})),
+        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    )]
+    #[case::setting_verbatim(
+        json!({"securityContext": {"runAsUser": 65532}}),
+        Some(json!({"securityContext": {"runAsUser": 1010}})),
+        json!({"runAsUser": 65532})
+    )]
+    fn security_context(
+        #[case] settings: Value,
+        #[case] modelcar: Option<Value>,
+        #[case] expected: Value,
+    ) {
+        assert_eq!(
+            container(settings, "m:1", modelcar)["securityContext"],
+            expected
+        );
+    }
+
+    #[test]
+    fn command_from_settings_not_args() {
+        let c = container(
+            json!({"command": ["/bin/true"]}),
+            "m:1",
+            Some(json!({"args": ["sh", "-c", "sleep infinity"]})),
+        );
+        assert_eq!(c["command"], json!(["/bin/true"]));
+        assert!(c.get("args").is_none());
+    }
+}

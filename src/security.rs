@@ -1,0 +1,157 @@
+//! The securityContext of an added init container.
+//!
+//! Rule: it never holds more privilege than the modelcar it stands for, and it
+//! never makes Pod Security Admission `restricted` reject a pod that would be
+//! admitted without it. No mutating webhook revisits a container we add, so
+//! it must be compliant as written.
+
+use serde_json::{Map, Value, json};
+
+/// What the pod says about security, as far as an added container cares.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PodSecurity {
+    /// `spec.securityContext.seccompProfile` is set.
+    pub pod_seccomp_profile: bool,
+    /// `spec.securityContext.runAsNonRoot` is `true`.
+    pub pod_run_as_non_root: bool,
+    /// Every existing container and init container sets `runAsNonRoot: true`
+    /// itself (how a `restricted` pod without the pod-level field passes).
+    pub every_container_run_as_non_root: bool,
+}
+
+impl PodSecurity {
+    pub fn of(spec: &Map<String, Value>) -> PodSecurity {
+        let pod_sc = spec.get("securityContext");
+        let containers: Vec<&Value> = ["containers", "initContainers"]
+            .iter()
+            .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+            .flatten()
+            .collect();
+        PodSecurity {
+            pod_seccomp_profile: pod_sc
+                .and_then(|sc| sc.get("seccompProfile"))
+                .is_some_and(|p| !p.is_null()),
+            pod_run_as_non_root: run_as_non_root(pod_sc),
+            every_container_run_as_non_root: !containers.is_empty()
+                && containers
+                    .iter()
+                    .all(|c| run_as_non_root(c.get("securityContext"))),
+        }
+    }
+}
+
+fn run_as_non_root(sc: Option<&Value>) -> bool {
+    sc.and_then(|sc| sc.get("runAsNonRoot")) == Some(&Value::Bool(true))
+}
+
+/// The modelcar's securityContext (when the image came from one), with every
+/// privilege a no-op init container cannot need taken away.
+pub fn hardened(modelcar: Option<&Value>, pod: &PodSecurity) -> Value {
+    let mut sc = modelcar
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    sc.remove("privileged");
+    sc.insert("allowPrivilegeEscalation".into(), Value::Bool(false));
+    sc.insert("capabilities".into(), json!({"drop": ["ALL"]}));
+    let has_seccomp = sc.get("seccompProfile").is_some_and(|p| !p.is_null());
+    if !has_seccomp && !pod.pod_seccomp_profile {
+        sc.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+    }
+    if !sc.contains_key("runAsNonRoot")
+        && !pod.pod_run_as_non_root
+        && pod.every_container_run_as_non_root
+    {
+        sc.insert("runAsNonRoot".into(), Value::Bool(true));
+    }
+    Value::Object(sc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn security(spec: Value) -> PodSecurity {
+        PodSecurity::of(spec.as_object().unwrap())
+    }
+
+    #[rstest]
+    #[case::no_modelcar_context(
+        None,
+        PodSecurity::default(),
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    )]
+    #[case::keeps_kserve_uid(
+        Some(json!({"runAsUser": 1010})),
+        PodSecurity::default(),
+        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    )]
+    #[case::drops_privilege(
+        Some(json!({"privileged": true, "allowPrivilegeEscalation": true, "capabilities": {"add": ["SYS_ADMIN"], "drop": ["NET_RAW"]}})),
+        PodSecurity::default(),
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    )]
+    #[case::keeps_container_seccomp(
+        Some(json!({"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}})),
+        PodSecurity::default(),
+        json!({"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    )]
+    #[case::pod_seccomp_applies(
+        None,
+        PodSecurity { pod_seccomp_profile: true, ..Default::default() },
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    )]
+    #[case::keeps_other_fields(
+        Some(json!({"readOnlyRootFilesystem": true, "runAsGroup": 3, "runAsNonRoot": true, "seLinuxOptions": {"level": "s0:c1"}})),
+        PodSecurity { pod_seccomp_profile: true, ..Default::default() },
+        json!({"readOnlyRootFilesystem": true, "runAsGroup": 3, "runAsNonRoot": true, "seLinuxOptions": {"level": "s0:c1"}, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    )]
+    #[case::non_root_when_every_container_says_so(
+        None,
+        PodSecurity { pod_seccomp_profile: true, every_container_run_as_non_root: true, ..Default::default() },
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true})
+    )]
+    #[case::no_non_root_when_pod_says_so(
+        None,
+        PodSecurity { pod_seccomp_profile: true, pod_run_as_non_root: true, every_container_run_as_non_root: true },
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    )]
+    fn hardening(
+        #[case] modelcar: Option<Value>,
+        #[case] pod: PodSecurity,
+        #[case] expected: Value,
+    ) {
+        assert_eq!(hardened(modelcar.as_ref(), &pod), expected);
+    }
+
+    #[test]
+    fn never_invents_a_user() {
+        let sc = hardened(
+            None,
+            &PodSecurity {
+                every_container_run_as_non_root: true,
+                ..Default::default()
+            },
+        );
+        assert!(sc.get("runAsUser").is_none() && sc.get("runAsGroup").is_none());
+    }
+
+    #[rstest]
+    #[case::empty(json!({}), PodSecurity::default())]
+    #[case::restricted_pod(
+        json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}, "containers": [{"name": "a"}]}),
+        PodSecurity { pod_seccomp_profile: true, pod_run_as_non_root: true, every_container_run_as_non_root: false }
+    )]
+    #[case::per_container_non_root(
+        json!({"containers": [{"securityContext": {"runAsNonRoot": true}}], "initContainers": [{"securityContext": {"runAsNonRoot": true}}]}),
+        PodSecurity { every_container_run_as_non_root: true, ..Default::default() }
+    )]
+    #[case::one_container_without(
+        json!({"containers": [{"securityContext": {"runAsNonRoot": true}}, {"name": "b"}]}),
+        PodSecurity::default()
+    )]
+    fn reads_pod_security(#[case] spec: Value, #[case] expected: PodSecurity) {
+        assert_eq!(security(spec), expected);
+    }
+}
