@@ -1,1 +1,49 @@
-pub fn x(){}
+//! modelcar-prefetch: a Kubewarden policy that makes the kubelet pull a KServe
+//! modelcar image before the model server starts. See README.md.
+
+use std::sync::LazyLock;
+
+use kubewarden_policy_sdk::logging::KubewardenDrain;
+use kubewarden_policy_sdk::{protocol_version_guest, validate_settings};
+use slog::{Logger, info, o, warn};
+use wapc_guest::{CallResult, register_function};
+
+mod admission;
+mod image;
+mod kubelet;
+mod model_images;
+mod mutation;
+mod names;
+mod prefetch_container;
+mod quantity;
+mod response;
+mod security;
+mod settings;
+mod view;
+
+use admission::Verdict;
+use settings::Settings;
+
+static LOG: LazyLock<Logger> =
+    LazyLock::new(|| Logger::root(KubewardenDrain::new(), o!("policy" => "modelcar-prefetch")));
+
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings::<Settings>);
+    register_function("protocol_version", protocol_version_guest);
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let verdict = admission::evaluate(payload);
+    match &verdict {
+        Verdict::Accept => {}
+        Verdict::AcceptWithWarning(w) => warn!(LOG, "{}", w),
+        Verdict::Mutate { changes, .. } => {
+            for change in changes {
+                info!(LOG, "{}", change);
+            }
+        }
+    }
+    response::encode(verdict)
+}

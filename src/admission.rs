@@ -1,0 +1,176 @@
+//! From the raw `validate` payload to a verdict.
+//!
+//! The request is read in two steps: first the envelope, skipping the object,
+//! then only the pod fields the decision needs. The whole pod is parsed into
+//! a `serde_json::Value` only when it is going to be changed.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::model_images;
+use crate::mutation::{self, Outcome};
+use crate::settings::Settings;
+use crate::view::PodView;
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Accept,
+    /// Accepted unchanged, with a warning for the user and the log.
+    AcceptWithWarning(String),
+    /// Accepted as this object; changes are the log lines saying why.
+    Mutate {
+        object: Value,
+        changes: Vec<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    request: Request<'a>,
+    #[serde(default)]
+    settings: Settings,
+}
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow, default)]
+    kind: Kind<'a>,
+    #[serde(borrow, default)]
+    operation: Cow<'a, str>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct Kind<'a> {
+    #[serde(borrow, default)]
+    kind: Cow<'a, str>,
+}
+
+pub fn evaluate(payload: &[u8]) -> Verdict {
+    let envelope: Envelope = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => return warn(format!("the admission request could not be read: {e}")),
+    };
+    let request = envelope.request;
+    // Pod specs are immutable: only a creation can take an init container.
+    if request.kind.kind != "Pod" || request.operation != "CREATE" {
+        return Verdict::Accept;
+    }
+    let Some(object) = request.object else {
+        return warn("the Pod CREATE request carries no object".into());
+    };
+    evaluate_pod(&envelope.settings, object.get())
+}
+
+fn evaluate_pod(settings: &Settings, pod_json: &str) -> Verdict {
+    let view = match PodView::from_json(pod_json) {
+        Ok(v) => v,
+        Err(e) => return warn(e),
+    };
+    match model_images::needing_prefetch(settings, &view) {
+        Ok(images) if images.is_empty() => return Verdict::Accept,
+        Ok(_) => {}
+        Err(e) => return warn(e),
+    }
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        return warn(format!(
+            "the policy settings are invalid: {}",
+            problems.join("; ")
+        ));
+    }
+    let pod: Value = match serde_json::from_str(pod_json) {
+        Ok(p) => p,
+        Err(e) => return warn(format!("the Pod could not be read: {e}")),
+    };
+    match mutation::desired_pod(settings, pod) {
+        Outcome::Unchanged => Verdict::Accept,
+        Outcome::Mutated { pod, changes } => Verdict::Mutate {
+            object: pod,
+            changes,
+        },
+        Outcome::Unreadable(e) => warn(e),
+    }
+}
+
+fn warn(problem: String) -> Verdict {
+    Verdict::AcceptWithWarning(format!(
+        "modelcar-prefetch: {problem}; the object was admitted unchanged"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn payload(kind: &str, operation: &str, object: Value, settings: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": kind}, "operation": operation, "object": object},
+            "settings": settings
+        }))
+        .unwrap()
+    }
+
+    fn modelcar_pod() -> Value {
+        json!({"metadata": {}, "spec": {"containers": [{"name": "modelcar", "image": "m:1"}]}})
+    }
+
+    #[rstest]
+    #[case::update(payload("Pod", "UPDATE", modelcar_pod(), json!({})))]
+    #[case::delete(payload("Pod", "DELETE", Value::Null, json!({})))]
+    #[case::connect(payload("Pod", "CONNECT", modelcar_pod(), json!({})))]
+    #[case::deployment(payload("Deployment", "CREATE", modelcar_pod(), json!({})))]
+    #[case::no_modelcar(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "a", "image": "b"}]}}), json!({})))]
+    #[case::no_settings(serde_json::to_vec(&json!({"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {}}}})).unwrap())]
+    fn accepted_unchanged(#[case] payload: Vec<u8>) {
+        assert_eq!(evaluate(&payload), Verdict::Accept);
+    }
+
+    #[test]
+    fn pod_create_with_a_modelcar_is_mutated() {
+        match evaluate(&payload("Pod", "CREATE", modelcar_pod(), json!({}))) {
+            Verdict::Mutate { object, changes } => {
+                assert_eq!(object["spec"]["initContainers"][0]["image"], "m:1");
+                assert_eq!(changes.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[rstest]
+    #[case::not_json(b"{nope".to_vec(), "modelcar-prefetch: the admission request could not be read")]
+    #[case::no_request(b"{\"settings\": {}}".to_vec(), "missing field `request`")]
+    #[case::create_without_object(payload("Pod", "CREATE", Value::Null, json!({})), "the Pod CREATE request carries no object")]
+    #[case::containers_not_array(payload("Pod", "CREATE", json!({"spec": {"containers": 1}}), json!({})), "the Pod's spec.containers is malformed")]
+    #[case::image_not_string(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "modelcar", "image": ["x"]}]}}), json!({})), "spec.containers[0].image is malformed")]
+    #[case::modelcar_without_image(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "modelcar"}]}}), json!({})), "modelcar container \"modelcar\" (spec.containers[0]) has no image")]
+    #[case::invalid_settings(payload("Pod", "CREATE", modelcar_pod(), json!({"command": []})), "the policy settings are invalid: command is empty")]
+    #[case::unreadable_settings(payload("Pod", "CREATE", modelcar_pod(), json!({"bogus": 1})), "unknown field `bogus`")]
+    fn admitted_with_a_warning(#[case] payload: Vec<u8>, #[case] message: &str) {
+        match evaluate(&payload) {
+            Verdict::AcceptWithWarning(w) => {
+                assert!(w.contains(message), "{w}");
+                assert!(w.ends_with("the object was admitted unchanged"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_settings_do_not_matter_where_nothing_would_change() {
+        let p = payload(
+            "Pod",
+            "CREATE",
+            json!({"spec": {"containers": []}}),
+            json!({"command": []}),
+        );
+        assert_eq!(evaluate(&p), Verdict::Accept);
+    }
+}
