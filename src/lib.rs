@@ -9,9 +9,11 @@ use slog::{Logger, info, o, warn};
 use wapc_guest::{CallResult, register_function};
 
 mod admission;
+mod cluster;
 mod image;
 mod kubelet;
 mod model_images;
+mod model_link;
 mod mutation;
 mod names;
 mod prefetch_container;
@@ -19,7 +21,11 @@ mod quantity;
 mod response;
 mod security;
 mod settings;
+mod sidecar;
 mod view;
+
+#[cfg(test)]
+mod fixture_tests;
 
 use admission::Verdict;
 use settings::Settings;

@@ -1,0 +1,200 @@
+//! The policy's decision on every request fixture under `e2e-tests/fixtures`
+//! (realistic AdmissionRequests, shared with the waPC-host and bats suites):
+//! accepted unchanged, or the original pod plus exactly the expected init
+//! containers, compared as whole objects.
+
+use jsonpath_lib as jsonpath;
+use rstest::rstest;
+use serde_json::{Value, json};
+
+use crate::admission::{Verdict, evaluate};
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/e2e-tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn evaluate_fixture(name: &str, settings: Value) -> Verdict {
+    let payload = json!({"request": fixture(name), "settings": settings});
+    evaluate(&serde_json::to_vec(&payload).unwrap())
+}
+
+fn mutated(name: &str, settings: Value) -> Value {
+    match evaluate_fixture(name, settings) {
+        Verdict::Mutate { object, .. } => object,
+        other => panic!("{name}: expected a mutation, got {other:?}"),
+    }
+}
+
+/// The original pod with `added` appended to its init containers.
+fn original_plus(name: &str, added: Vec<Value>) -> Value {
+    let mut pod = fixture(name)["object"].clone();
+    let spec = pod["spec"].as_object_mut().unwrap();
+    let init = spec.entry("initContainers").or_insert_with(|| json!([]));
+    init.as_array_mut().unwrap().extend(added);
+    pod
+}
+
+const KSERVE_RESOURCES: fn() -> Value = || json!({"limits": {"cpu": "10m", "memory": "15Mi"}, "requests": {"cpu": "10m", "memory": "15Mi"}});
+
+fn hardened_with_seccomp() -> Value {
+    json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+fn prefetch(name: &str, image: &str, pull: &str, security_context: Value) -> Value {
+    json!({
+        "name": name,
+        "image": image,
+        "command": ["sh", "-c", "true"],
+        "imagePullPolicy": pull,
+        "resources": KSERVE_RESOURCES(),
+        "securityContext": security_context,
+        "terminationMessagePolicy": "FallbackToLogsOnError"
+    })
+}
+
+#[rstest]
+#[case::before_kserve_webhook(
+    "kserve-predictor-before-kserve-webhook",
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+)]
+#[case::kserve_v0_13_modelcar(
+    "kserve-predictor-v0.13-modelcar",
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+)]
+#[case::psa_restricted(
+    "kserve-predictor-psa-restricted",
+    vec![prefetch("modelcar-prefetch", "ghcr.io/example/models/granite:2.0", "IfNotPresent",
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))]
+)]
+#[case::istio_private_digest(
+    "kserve-predictor-istio-private-digest",
+    vec![prefetch(
+        "modelcar-prefetch",
+        "registry.example.com:5000/models/llama-3-8b@sha256:35890bf62521ee65990d0f49f3a988e36bf59f9cb587a2bd50e5d63ad6ef8df5",
+        "IfNotPresent",
+        hardened_with_seccomp()
+    )]
+)]
+#[case::two_modelcars(
+    "pod-two-modelcars",
+    vec![
+        prefetch("modelcar-prefetch", "quay.io/example/models-a:v2", "IfNotPresent", hardened_with_seccomp()),
+        prefetch("modelcar-prefetch-1", "quay.io/example/models-b:latest", "Always", hardened_with_seccomp()),
+    ]
+)]
+#[case::unknown_field_kept(
+    "pod-unknown-field",
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+)]
+fn mutated_pod_is_the_original_plus_the_init_containers(
+    #[case] name: &str,
+    #[case] added: Vec<Value>,
+) {
+    assert_eq!(mutated(name, json!({})), original_plus(name, added));
+}
+
+#[rstest]
+#[case::kserve_v0_14_modelcar_init("kserve-predictor-v0.14-modelcar-init")]
+#[case::without_modelcar("pod-without-modelcar")]
+#[case::update("kserve-predictor-update")]
+#[case::delete("kserve-predictor-delete")]
+#[case::deployment("deployment-create")]
+fn accepted_unchanged(#[case] name: &str) {
+    assert_eq!(evaluate_fixture(name, json!({})), Verdict::Accept);
+}
+
+#[rstest]
+#[case::before_kserve_webhook("kserve-predictor-before-kserve-webhook")]
+#[case::kserve_v0_13_modelcar("kserve-predictor-v0.13-modelcar")]
+#[case::psa_restricted("kserve-predictor-psa-restricted")]
+#[case::istio_private_digest("kserve-predictor-istio-private-digest")]
+#[case::two_modelcars("pod-two-modelcars")]
+#[case::unknown_field_kept("pod-unknown-field")]
+fn evaluating_the_mutated_pod_again_changes_nothing(#[case] name: &str) {
+    let mut request = fixture(name);
+    request["object"] = mutated(name, json!({}));
+    let payload = json!({"request": request, "settings": {}});
+    assert_eq!(
+        evaluate(&serde_json::to_vec(&payload).unwrap()),
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn unknown_fields_and_null_timestamp_survive() {
+    let pod = mutated("pod-unknown-field", json!({}));
+    assert_eq!(
+        jsonpath::select(&pod, "$.spec.workloadClass").unwrap(),
+        [&json!("batch")]
+    );
+    assert_eq!(
+        jsonpath::select(&pod, "$.metadata.creationTimestamp").unwrap(),
+        [&Value::Null]
+    );
+    assert_eq!(
+        jsonpath::select(
+            &pod,
+            "$.spec.containers[?(@.name == 'kserve-container')].sharedMemoryPolicy"
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn istio_init_keeps_running_first() {
+    let pod = mutated("kserve-predictor-istio-private-digest", json!({}));
+    let names = jsonpath::select(&pod, "$.spec.initContainers[*].name").unwrap();
+    assert_eq!(names, [&json!("istio-init"), &json!("modelcar-prefetch")]);
+    // Pod-level pull secrets cover init containers: nothing is added for them.
+    assert_eq!(
+        jsonpath::select(&pod, "$.spec.imagePullSecrets[*].name").unwrap(),
+        [&json!("private-registry")]
+    );
+}
+
+#[test]
+fn added_container_passes_pod_security_restricted() {
+    let pod = mutated("kserve-predictor-psa-restricted", json!({}));
+    let added = &jsonpath::select(
+        &pod,
+        "$.spec.initContainers[?(@.name == 'modelcar-prefetch')]",
+    )
+    .unwrap()[0];
+    let sc = &added["securityContext"];
+    // restricted: no escalation, drop ALL, no added capability; runAsNonRoot and
+    // seccomp come from the pod level here.
+    assert_eq!(sc["allowPrivilegeEscalation"], json!(false));
+    assert_eq!(sc["capabilities"], json!({"drop": ["ALL"]}));
+    assert!(sc.get("privileged").is_none() && sc.get("runAsUser").is_none());
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    assert_eq!(
+        pod["spec"]["securityContext"]["seccompProfile"]["type"],
+        json!("RuntimeDefault")
+    );
+}
+
+#[test]
+fn mutated_pods_are_valid_kubernetes_pods() {
+    for name in ["kserve-predictor-v0.13-modelcar", "pod-two-modelcars"] {
+        let pod = mutated(name, json!({}));
+        let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).unwrap();
+        let spec = typed.spec.unwrap();
+        let mut names: Vec<String> = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .map(|c| c.name.clone())
+            .collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "{name}: container names repeat");
+    }
+}
