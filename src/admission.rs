@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::cluster::HostCluster;
 use crate::model_images;
 use crate::mutation::{self, Outcome};
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 use crate::view::PodView;
 
 #[derive(Debug, PartialEq)]
@@ -72,8 +73,9 @@ fn evaluate_pod(settings: &Settings, pod_json: &str) -> Verdict {
         Ok(v) => v,
         Err(e) => return warn(e),
     };
-    match model_images::needing_prefetch(settings, &view) {
-        Ok(images) if images.is_empty() => return Verdict::Accept,
+    let moves_allowed = settings.mode != Mode::InitContainer;
+    match model_images::plan(settings, &view, moves_allowed) {
+        Ok(plan) if plan.is_empty() => return Verdict::Accept,
         Ok(_) => {}
         Err(e) => return warn(e),
     }
@@ -88,7 +90,7 @@ fn evaluate_pod(settings: &Settings, pod_json: &str) -> Verdict {
         Ok(p) => p,
         Err(e) => return warn(format!("the Pod could not be read: {e}")),
     };
-    match mutation::desired_pod(settings, pod) {
+    match mutation::desired_pod(settings, pod, &HostCluster) {
         Outcome::Unchanged => Verdict::Accept,
         Outcome::Mutated { pod, changes } => Verdict::Mutate {
             object: pod,

@@ -2,7 +2,7 @@
 
 use crate::image;
 use crate::names;
-use crate::settings::Settings;
+use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION, Settings};
 use crate::view::PodView;
 
 /// A model image that no init container pulls yet.
@@ -20,23 +20,88 @@ pub enum Origin<'a> {
     Annotation { key: &'a str },
 }
 
-/// Model images in pod order (modelcar containers, then annotations in
-/// settings order), each once, leaving out those an init container already
-/// uses. Fails when a modelcar container has no image to pull.
-pub fn needing_prefetch<'a>(
+/// What to do with a pod: pre-pull some images, move some modelcars.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan<'a> {
+    /// Model images no init container uses yet, each once, in pod order
+    /// (modelcar containers, then annotations in settings order).
+    pub prefetch: Vec<ModelImage<'a>>,
+    /// `spec.containers` indices of modelcars to run as native sidecars.
+    pub moves: Vec<usize>,
+    /// Why modelcars that could have moved did not, for the log.
+    pub kept: Vec<String>,
+}
+
+impl Plan<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.prefetch.is_empty() && self.moves.is_empty()
+    }
+}
+
+/// Decides what the pod needs. With `moves_allowed`, modelcars that the pod
+/// carries itself become native sidecars; those KServe's webhook manages stay
+/// and are pre-pulled instead. Fails when a modelcar has no image to pull.
+pub fn plan<'a>(
     settings: &'a Settings,
     pod: &'a PodView<'a>,
-) -> Result<Vec<ModelImage<'a>>, String> {
-    let mut found: Vec<ModelImage<'a>> = Vec::new();
-    let mut add = |image: &'a str, origin| {
+    moves_allowed: bool,
+) -> Result<Plan<'a>, String> {
+    let mut plan = Plan::default();
+    let mut candidates: Vec<ModelImage<'a>> = Vec::new();
+    let mut moved_images: Vec<&str> = Vec::new();
+    let managed_by_kserve = pod
+        .annotation(KSERVE_STORAGE_URI_ANNOTATION)
+        .is_some_and(|uri| uri.starts_with("oci:") || uri.starts_with("oci+"));
+    let modelcars: Vec<(usize, &str, &str)> = modelcar_containers(settings, pod)?;
+    let keep_all = moves_allowed && modelcars.len() == pod.containers().len();
+    for (index, name, image) in modelcars {
+        if moves_allowed && !managed_by_kserve && !keep_all {
+            plan.moves.push(index);
+            moved_images.push(image);
+            continue;
+        }
+        if moves_allowed {
+            plan.kept.push(if keep_all {
+                format!("modelcar {name} stays a regular container: moving every container would leave the pod without one")
+            } else {
+                format!(
+                    "modelcar {name} stays a regular container: KServe's webhook manages it \
+                     ({KSERVE_STORAGE_URI_ANNOTATION}) and would inject a second one; its image is pre-pulled instead"
+                )
+            });
+        }
+        candidates.push(ModelImage {
+            image,
+            origin: Origin::Container { index },
+        });
+    }
+    for key in &settings.storage_uri_annotations {
+        if let Some(image) = pod.annotation(key).and_then(image::from_storage_uri) {
+            candidates.push(ModelImage {
+                image,
+                origin: Origin::Annotation { key },
+            });
+        }
+    }
+    for c in candidates {
         let pulled_already = pod
             .init_containers()
             .iter()
-            .any(|c| c.image.as_deref() == Some(image));
-        if !pulled_already && !found.iter().any(|m| m.image == image) {
-            found.push(ModelImage { image, origin });
+            .any(|i| i.image.as_deref() == Some(c.image));
+        let planned =
+            moved_images.contains(&c.image) || plan.prefetch.iter().any(|m| m.image == c.image);
+        if !pulled_already && !planned {
+            plan.prefetch.push(c);
         }
-    };
+    }
+    Ok(plan)
+}
+
+fn modelcar_containers<'a>(
+    settings: &Settings,
+    pod: &'a PodView<'a>,
+) -> Result<Vec<(usize, &'a str, &'a str)>, String> {
+    let mut out = Vec::new();
     for (index, c) in pod.containers().iter().enumerate() {
         let Some(name) = c.name.as_deref() else {
             continue;
@@ -45,7 +110,7 @@ pub fn needing_prefetch<'a>(
             continue;
         }
         match c.image.as_deref() {
-            Some(image) if !image.is_empty() => add(image, Origin::Container { index }),
+            Some(image) if !image.is_empty() => out.push((index, name, image)),
             _ => {
                 return Err(format!(
                     "modelcar container {name:?} (spec.containers[{index}]) has no image"
@@ -53,12 +118,7 @@ pub fn needing_prefetch<'a>(
             }
         }
     }
-    for key in &settings.storage_uri_annotations {
-        if let Some(image) = pod.annotation(key).and_then(image::from_storage_uri) {
-            add(image, Origin::Annotation { key });
-        }
-    }
-    Ok(found)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -72,7 +132,7 @@ mod tests {
     fn images(settings: Value, pod: Value) -> Result<Vec<(String, String)>, String> {
         let settings = Settings::from_value(&settings);
         let view = PodView::from_value(&pod)?;
-        let found = needing_prefetch(&settings, &view)?;
+        let found = plan(&settings, &view, false)?.prefetch;
         Ok(found
             .into_iter()
             .map(|m| {
@@ -198,5 +258,54 @@ mod tests {
         #[case] expected: Result<Vec<(String, String)>, String>,
     ) {
         assert_eq!(images(settings, pod), expected);
+    }
+
+    fn moves(pod: Value) -> (Vec<usize>, Vec<String>, usize) {
+        let settings = Settings::default();
+        let view = PodView::from_value(&pod).unwrap();
+        let plan = plan(&settings, &view, true).unwrap();
+        let prefetched = plan.prefetch.iter().map(|m| m.image.to_string()).collect();
+        (plan.moves, prefetched, plan.kept.len())
+    }
+
+    #[rstest]
+    #[case::carried_modelcar_moves(
+        pod(json!({}), json!([{"name": "server", "image": "s"}, {"name": "modelcar", "image": "m"}]), json!(null)),
+        (vec![1], vec![], 0)
+    )]
+    #[case::moves_even_when_pre_pulled(
+        pod(json!({}), json!([{"name": "server", "image": "s"}, {"name": "modelcar", "image": "m"}]), json!([{"name": "modelcar-init", "image": "m"}])),
+        (vec![1], vec![], 0)
+    )]
+    #[case::every_carried_modelcar_moves(
+        pod(json!({}), json!([{"name": "modelcar", "image": "a"}, {"name": "server", "image": "s"}, {"name": "modelcar-1", "image": "b"}]), json!(null)),
+        (vec![0, 2], vec![], 0)
+    )]
+    #[case::kserve_managed_stays_and_is_pre_pulled(
+        pod(json!({KSERVE: "oci://m"}), json!([{"name": "server", "image": "s"}, {"name": "modelcar", "image": "m"}]), json!(null)),
+        (vec![], vec!["m".to_string()], 1)
+    )]
+    #[case::kserve_managed_v0_14_stays_no_op(
+        pod(json!({KSERVE: "oci+modelcar://m"}), json!([{"name": "server", "image": "s"}, {"name": "modelcar", "image": "m"}]), json!([{"name": "modelcar-init", "image": "m"}])),
+        (vec![], vec![], 1)
+    )]
+    #[case::annotation_only_is_pre_pulled(
+        pod(json!({KSERVE: "oci://m"}), json!([{"name": "server", "image": "s"}]), json!(null)),
+        (vec![], vec!["m".to_string()], 0)
+    )]
+    #[case::non_oci_annotation_does_not_pin(
+        pod(json!({KSERVE: "s3://bucket/m"}), json!([{"name": "server", "image": "s"}, {"name": "modelcar", "image": "m"}]), json!(null)),
+        (vec![1], vec![], 0)
+    )]
+    #[case::lone_modelcar_stays(
+        pod(json!({}), json!([{"name": "modelcar", "image": "m"}]), json!(null)),
+        (vec![], vec!["m".to_string()], 1)
+    )]
+    #[case::moved_sidecar_is_not_moved_again(
+        pod(json!({}), json!([{"name": "server", "image": "s"}]), json!([{"name": "modelcar", "image": "m", "restartPolicy": "Always"}])),
+        (vec![], vec![], 0)
+    )]
+    fn native_sidecar_plan(#[case] pod: Value, #[case] expected: (Vec<usize>, Vec<String>, usize)) {
+        assert_eq!(moves(pod), expected);
     }
 }

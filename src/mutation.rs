@@ -2,11 +2,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::model_images::{self, ModelImage, Origin};
+use crate::cluster::{self, Cluster};
+use crate::kubelet::MinorVersion;
+use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
 use crate::prefetch_container;
 use crate::security::PodSecurity;
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
+use crate::sidecar;
 use crate::view::PodView;
 
 #[derive(Debug, PartialEq)]
@@ -19,39 +22,93 @@ pub enum Outcome {
     Unreadable(String),
 }
 
-/// The pod with an init container appended for every model image that no
-/// init container pulls yet. Everything else is left as it is.
-pub fn desired_pod(settings: &Settings, mut pod: Value) -> Outcome {
-    let (containers, changes) = {
+/// The pod with the modelcar race closed: an init container appended for
+/// every model image that no init container pulls yet and, in the native
+/// sidecar modes, the pod's own modelcars moved into the init containers.
+/// Everything else is left as it is. `cluster` is asked only in mode `auto`,
+/// and only when a modelcar could move.
+pub fn desired_pod(settings: &Settings, mut pod: Value, cluster: &dyn Cluster) -> Outcome {
+    let (prefetch, moves, mut changes) = {
         let view = match PodView::from_value(&pod) {
             Ok(v) => v,
             Err(e) => return Outcome::Unreadable(e),
         };
-        let wanted = match model_images::needing_prefetch(settings, &view) {
-            Ok(w) if w.is_empty() => return Outcome::Unchanged,
-            Ok(w) => w,
+        let plan = match plan_for_mode(settings, &view, cluster) {
+            Ok((plan, _)) if plan.is_empty() => return Outcome::Unchanged,
+            Ok(planned) => planned,
             Err(e) => return Outcome::Unreadable(e),
         };
+        let (mut plan, mut changes) = plan;
         let Some(spec) = pod.get("spec").and_then(Value::as_object) else {
             return Outcome::Unreadable("the Pod has no spec".into());
         };
-        prefetch_containers(settings, &view, spec, &wanted)
+        changes.append(&mut plan.kept);
+        let (prefetch, mut added) = prefetch_containers(settings, &view, spec, &plan.prefetch);
+        changes.append(&mut added);
+        (prefetch, plan.moves, changes)
     };
-    if containers.is_empty() {
-        return Outcome::Unchanged;
-    }
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return Outcome::Unreadable("the Pod has no spec".into());
     };
+    let mut sidecars = Vec::with_capacity(moves.len());
+    if let Some(Value::Array(containers)) = spec.get_mut("containers") {
+        for index in moves.iter().rev() {
+            if let Value::Object(modelcar) = containers.remove(*index) {
+                sidecars.push(modelcar);
+            }
+        }
+    }
+    let mut init_containers = prefetch;
+    for modelcar in sidecars.into_iter().rev() {
+        let name = modelcar
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (sidecar, note) = sidecar::from_modelcar(settings, modelcar);
+        changes.push(format!(
+            "moved modelcar {name} into the init containers as a native sidecar"
+        ));
+        changes.extend(note);
+        init_containers.push(sidecar);
+    }
+    if init_containers.is_empty() {
+        return Outcome::Unchanged;
+    }
     match spec
         .entry("initContainers")
         .or_insert_with(|| Value::Array(Vec::new()))
     {
-        Value::Array(init) => init.extend(containers),
-        slot @ Value::Null => *slot = Value::Array(containers),
+        Value::Array(init) => init.extend(init_containers),
+        slot @ Value::Null => *slot = Value::Array(init_containers),
         _ => return Outcome::Unreadable("the Pod's spec.initContainers is not a list".into()),
     }
     Outcome::Mutated { pod, changes }
+}
+
+/// The plan for the configured mode, and a log line when `auto` fell back.
+pub fn plan_for_mode<'a>(
+    settings: &'a Settings,
+    view: &'a PodView<'a>,
+    cluster: &dyn Cluster,
+) -> Result<(Plan<'a>, Vec<String>), String> {
+    let plan = model_images::plan(settings, view, settings.mode != Mode::InitContainer)?;
+    if settings.mode != Mode::Auto || plan.moves.is_empty() {
+        return Ok((plan, Vec::new()));
+    }
+    let support = match MinorVersion::parse(&settings.native_sidecar_min_kubelet_version) {
+        Some(min) => cluster::native_sidecars_supported(min, cluster),
+        None => Err("nativeSidecarMinKubeletVersion cannot be read".into()),
+    };
+    match support {
+        Ok(()) => Ok((plan, Vec::new())),
+        Err(reason) => Ok((
+            model_images::plan(settings, view, false)?,
+            vec![format!(
+                "mode auto uses init containers, not native sidecars: {reason}"
+            )],
+        )),
+    }
 }
 
 fn prefetch_containers(
@@ -96,13 +153,18 @@ fn prefetch_containers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::tests::FakeCluster;
     use rstest::rstest;
     use serde_json::json;
 
     const KSERVE: &str = "internal.serving.kserve.io/storage-initializer-sourceuri";
 
     fn mutate(settings: Value, pod: Value) -> Outcome {
-        desired_pod(&Settings::from_value(&settings), pod)
+        desired_pod(
+            &Settings::from_value(&settings),
+            pod,
+            &FakeCluster(Err("no cluster in this test".into())),
+        )
     }
 
     fn added_names(outcome: &Outcome) -> Vec<String> {

@@ -1,0 +1,196 @@
+//! Whether the cluster runs native sidecars: every node's kubelet must be new
+//! enough, because an old kubelet ignores `restartPolicy: Always` on an init
+//! container and the pod then hangs in Init on the modelcar's `sleep infinity`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::kubelet::MinorVersion;
+
+/// What the policy asks of the cluster, behind a trait so that the mutation
+/// stays a pure function and tests answer without a host.
+pub trait Cluster {
+    /// `(node name, kubelet version)` for every node.
+    fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String>;
+}
+
+/// `Ok` when native sidecars work on every node, else why not.
+pub fn native_sidecars_supported(min: MinorVersion, cluster: &dyn Cluster) -> Result<(), String> {
+    let nodes = cluster
+        .kubelet_versions()
+        .map_err(|e| format!("the node list could not be read ({e})"))?;
+    if nodes.is_empty() {
+        return Err("the node list is empty".into());
+    }
+    for (node, version) in &nodes {
+        match MinorVersion::parse(version) {
+            None => {
+                return Err(format!(
+                    "node {node} reports kubelet version {version:?}, which cannot be read"
+                ));
+            }
+            Some(v) if v < min => {
+                return Err(format!(
+                    "node {node} runs kubelet {version}, older than {min}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The cluster as Kubewarden's host shows it (`kubernetes/list_resources_all`).
+pub struct HostCluster;
+
+#[derive(Serialize)]
+struct ListAllResourcesRequest<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    label_selector: Option<&'a str>,
+    field_selector: Option<&'a str>,
+    /// Only the fields read here travel from policy-server's cache.
+    field_masks: [&'a str; 2],
+}
+
+#[derive(Deserialize)]
+struct NodeList {
+    #[serde(default)]
+    items: Vec<Node>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Node {
+    metadata: NodeMetadata,
+    status: NodeStatus,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NodeMetadata {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct NodeStatus {
+    node_info: NodeInfo,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct NodeInfo {
+    kubelet_version: String,
+}
+
+pub const NODE_LIST_REQUEST: &[&str] = &["metadata.name", "status.nodeInfo.kubeletVersion"];
+
+impl Cluster for HostCluster {
+    fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
+        let request = ListAllResourcesRequest {
+            api_version: "v1",
+            kind: "Node",
+            label_selector: None,
+            field_selector: None,
+            field_masks: [NODE_LIST_REQUEST[0], NODE_LIST_REQUEST[1]],
+        };
+        let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let response = host_call(&payload)?;
+        parse_node_list(&response)
+    }
+}
+
+fn parse_node_list(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let list: NodeList =
+        serde_json::from_slice(bytes).map_err(|e| format!("unexpected answer: {e}"))?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|n| (n.metadata.name, n.status.node_info.kubelet_version))
+        .collect())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn host_call(payload: &[u8]) -> Result<Vec<u8>, String> {
+    wapc_guest::host_call("kubewarden", "kubernetes", "list_resources_all", payload)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn host_call(_payload: &[u8]) -> Result<Vec<u8>, String> {
+    Err("host capabilities exist only inside a policy host".into())
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    /// A cluster with fixed nodes, or a failing one.
+    pub struct FakeCluster(pub Result<Vec<(String, String)>, String>);
+
+    impl FakeCluster {
+        pub fn nodes(versions: &[&str]) -> FakeCluster {
+            FakeCluster(Ok(versions
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("node-{i}"), v.to_string()))
+                .collect()))
+        }
+    }
+
+    impl Cluster for FakeCluster {
+        fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
+            self.0.clone()
+        }
+    }
+
+    fn min() -> MinorVersion {
+        MinorVersion::parse("1.29").unwrap()
+    }
+
+    #[rstest]
+    #[case::all_nodes_new(FakeCluster::nodes(&["v1.29.3", "v1.30.1+k3s1", "v1.31.0-eks-a737599", "v1.33.2+rke2r1"]), Ok(()))]
+    #[case::one_old_node(FakeCluster::nodes(&["v1.30.1", "v1.28.15-gke.1020000"]), Err("node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29".to_string()))]
+    #[case::unparsable(FakeCluster::nodes(&["v1.30.1", ""]), Err("node node-1 reports kubelet version \"\", which cannot be read".to_string()))]
+    #[case::empty(FakeCluster::nodes(&[]), Err("the node list is empty".to_string()))]
+    #[case::error(FakeCluster(Err("forbidden".into())), Err("the node list could not be read (forbidden)".to_string()))]
+    fn decides_from_every_node(#[case] cluster: FakeCluster, #[case] expected: Result<(), String>) {
+        assert_eq!(native_sidecars_supported(min(), &cluster), expected);
+    }
+
+    #[test]
+    fn request_asks_only_for_the_kubelet_version() {
+        let request = ListAllResourcesRequest {
+            api_version: "v1",
+            kind: "Node",
+            label_selector: None,
+            field_selector: None,
+            field_masks: [NODE_LIST_REQUEST[0], NODE_LIST_REQUEST[1]],
+        };
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            serde_json::json!({"api_version": "v1", "kind": "Node", "label_selector": null, "field_selector": null,
+                               "field_masks": ["metadata.name", "status.nodeInfo.kubeletVersion"]})
+        );
+    }
+
+    #[test]
+    fn reads_a_masked_node_list() {
+        let body = br#"{"apiVersion":"v1","kind":"NodeList","metadata":{},"items":[
+            {"metadata":{"name":"a"},"status":{"nodeInfo":{"kubeletVersion":"v1.30.2"}}},
+            {"metadata":{"name":"b"}}]}"#;
+        assert_eq!(
+            parse_node_list(body).unwrap(),
+            [
+                ("a".to_string(), "v1.30.2".to_string()),
+                ("b".to_string(), String::new())
+            ]
+        );
+        assert!(
+            parse_node_list(b"nope")
+                .unwrap_err()
+                .starts_with("unexpected answer")
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Where a modelcar publishes its model, read from its own shell command.
+//!
+//! KServe's modelcars run `sh -c "ln -s[f] /proc/$$$$/root/models <path> &&
+//! sleep infinity"` (v0.20 may prefix `mkdir -p <dir> &&` and quote paths).
+//! `<path>` is what the model server reads, so a native sidecar is "started"
+//! once that link exists.
+
+use serde_json::{Map, Value, json};
+
+/// The link path, when the command creates exactly the usual link.
+pub fn link_path(container: &Map<String, Value>) -> Option<String> {
+    let words: Vec<&str> = ["command", "args"]
+        .iter()
+        .filter_map(|k| container.get(*k).and_then(Value::as_array))
+        .flatten()
+        .map(|w| w.as_str())
+        .collect::<Option<_>>()?;
+    let script = words
+        .iter()
+        .position(|w| *w == "-c")
+        .and_then(|i| words.get(i + 1))?;
+    split_commands(script)?
+        .iter()
+        .find_map(|command| ln_target(command))
+}
+
+/// A startup probe that passes once `path` exists and resolves.
+pub fn startup_probe(path: &str) -> Value {
+    json!({
+        "exec": {"command": ["sh", "-c", format!("test -e {}", single_quoted(path))]},
+        "periodSeconds": 1,
+        "failureThreshold": 120,
+    })
+}
+
+fn ln_target(words: &[String]) -> Option<String> {
+    let (program, rest) = words.split_first()?;
+    if program != "ln" {
+        return None;
+    }
+    let operands: Vec<&String> = rest.iter().filter(|w| !w.starts_with('-')).collect();
+    match operands.as_slice() {
+        [source, link]
+            if source.starts_with("/proc/")
+                && source.ends_with("/root/models")
+                && link.starts_with('/')
+                && !link.contains(['$', '`', '*', '?', '[']) =>
+        {
+            Some(link.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Splits a shell script into simple commands of unquoted words. `None` for
+/// anything this small reader does not understand (unbalanced quotes).
+fn split_commands(script: &str) -> Option<Vec<Vec<String>>> {
+    let mut commands = vec![Vec::new()];
+    let mut word: Option<String> = None;
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => w.push(chars.next()?),
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+            '&' | '|' | ';' | '\n' => {
+                commands.last_mut()?.extend(word.take());
+                while chars.next_if(|n| matches!(n, '&' | '|')).is_some() {}
+                commands.push(Vec::new());
+            }
+            c if c.is_whitespace() => commands.last_mut()?.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    commands.last_mut()?.extend(word);
+    Some(commands)
+}
+
+fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn path(container: Value) -> Option<String> {
+        link_path(container.as_object().unwrap())
+    }
+
+    #[rstest]
+    #[case::kserve_v0_12(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models /mnt/models && sleep infinity"]}), Some("/mnt/models"))]
+    #[case::kserve_ln_sf(json!({"args": ["sh", "-c", "ln -sf /proc/$$$$/root/models /mnt/models && sleep infinity"]}), Some("/mnt/models"))]
+    #[case::kserve_v0_20_mkdir(
+        json!({"args": ["sh", "-c", "mkdir -p /mnt/models && ln -sf /proc/$$$$/root/models /mnt/models/my-llama && sleep infinity"]}),
+        Some("/mnt/models/my-llama")
+    )]
+    #[case::single_quoted(json!({"args": ["sh", "-c", "mkdir -p '/mnt/models-1' && ln -sf /proc/$$$$/root/models '/mnt/models-1/meta llama' && sleep infinity"]}), Some("/mnt/models-1/meta llama"))]
+    #[case::double_quoted(json!({"args": ["sh", "-c", "ln -s -f /proc/$$$$/root/models \"/mnt/m\" && sleep infinity"]}), Some("/mnt/m"))]
+    #[case::in_command(json!({"command": ["/bin/sh", "-c"], "args": ["ln -s /proc/$$$$/root/models /mnt/models; sleep infinity"]}), Some("/mnt/models"))]
+    #[case::no_command(json!({}), None)]
+    #[case::no_shell(json!({"args": ["serve"]}), None)]
+    #[case::other_script(json!({"args": ["sh", "-c", "sleep infinity"]}), None)]
+    #[case::link_from_elsewhere(json!({"args": ["sh", "-c", "ln -s /models /mnt/models && sleep infinity"]}), None)]
+    #[case::relative_link(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models models && sleep infinity"]}), None)]
+    #[case::variable_in_link(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models $DIR/models && sleep infinity"]}), None)]
+    #[case::unbalanced_quote(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models '/mnt/models && sleep infinity"]}), None)]
+    #[case::non_string_arg(json!({"args": ["sh", "-c", 5]}), None)]
+    fn derives_the_link_path(#[case] container: Value, #[case] expected: Option<&str>) {
+        assert_eq!(path(container).as_deref(), expected);
+    }
+
+    #[test]
+    fn probe_quotes_the_path() {
+        assert_eq!(
+            startup_probe("/mnt/it's")["exec"]["command"],
+            json!(["sh", "-c", r"test -e '/mnt/it'\''s'"])
+        );
+    }
+
+    #[test]
+    fn probe_is_a_valid_kubernetes_probe() {
+        let p = startup_probe("/mnt/models");
+        let typed: k8s_openapi::api::core::v1::Probe = serde_json::from_value(p.clone()).unwrap();
+        assert_eq!(serde_json::to_value(typed).unwrap(), p);
+    }
+}
