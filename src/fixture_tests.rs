@@ -198,3 +198,74 @@ fn mutated_pods_are_valid_kubernetes_pods() {
         assert_eq!(names.len(), count, "{name}: container names repeat");
     }
 }
+
+/// The original pod with the modelcars at `moved` (spec.containers indices)
+/// moved to the end of the init containers as native sidecars.
+fn original_with_sidecars(name: &str, moved: &[usize], link: &str) -> Value {
+    let mut pod = fixture(name)["object"].clone();
+    let containers = pod["spec"]["containers"].as_array_mut().unwrap();
+    let mut sidecars: Vec<Value> = moved.iter().rev().map(|i| containers.remove(*i)).collect();
+    sidecars.reverse();
+    for s in &mut sidecars {
+        s["restartPolicy"] = json!("Always");
+        s["startupProbe"] = crate::model_link::startup_probe(link);
+    }
+    let spec = pod["spec"].as_object_mut().unwrap();
+    let init = spec.entry("initContainers").or_insert_with(|| json!([]));
+    init.as_array_mut().unwrap().extend(sidecars);
+    pod
+}
+
+#[test]
+fn llm_inference_service_modelcar_becomes_a_native_sidecar() {
+    let name = "llm-inference-service-modelcar";
+    assert_eq!(
+        mutated(name, json!({"mode": "nativeSidecar"})),
+        original_with_sidecars(name, &[1], "/mnt/models/qwen")
+    );
+    // In the default mode its modelcar-init already pre-pulls the image.
+    assert_eq!(evaluate_fixture(name, json!({})), Verdict::Accept);
+}
+
+#[test]
+fn carried_modelcars_all_become_native_sidecars() {
+    let pod = mutated("pod-two-modelcars", json!({"mode": "nativeSidecar"}));
+    let names = jsonpath::select(&pod, "$.spec.initContainers[*].name").unwrap();
+    assert_eq!(names, [&json!("modelcar"), &json!("modelcar-1")]);
+    assert_eq!(
+        jsonpath::select(&pod, "$.spec.containers[*].name").unwrap(),
+        [&json!("server")]
+    );
+    let probes = jsonpath::select(
+        &pod,
+        "$.spec.initContainers[*].startupProbe.exec.command[2]",
+    )
+    .unwrap();
+    assert_eq!(
+        probes,
+        [
+            &json!("test -e '/mnt/models-a'"),
+            &json!("test -e '/mnt/models-b'")
+        ]
+    );
+}
+
+#[rstest]
+#[case::v0_13("kserve-predictor-v0.13-modelcar")]
+#[case::istio("kserve-predictor-istio-private-digest")]
+fn kserve_managed_modelcars_stay_and_are_pre_pulled_in_native_sidecar_mode(#[case] name: &str) {
+    assert_eq!(
+        mutated(name, json!({"mode": "nativeSidecar"})),
+        mutated(name, json!({})),
+        "KServe would inject a second modelcar if this one moved"
+    );
+}
+
+#[test]
+fn auto_mode_off_a_policy_host_falls_back_to_init_containers() {
+    // Natively there is no host to list nodes: the fallback is the init container.
+    assert_eq!(
+        mutated("pod-two-modelcars", json!({"mode": "auto"})),
+        mutated("pod-two-modelcars", json!({}))
+    );
+}

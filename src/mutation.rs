@@ -289,4 +289,204 @@ mod tests {
         };
         assert_eq!(mutate(json!({}), pod), Outcome::Unchanged);
     }
+
+    fn carried_modelcar_pod() -> Value {
+        json!({
+            "metadata": {"generateName": "llm-", "labels": {"app.kubernetes.io/part-of": "llminferenceservice"}},
+            "spec": {
+                "initContainers": [{"name": "modelcar-init", "image": "quay.io/m:1", "args": ["sh", "-c", "[ -d /models ]"]}],
+                "containers": [
+                    {"name": "main", "image": "vllm/vllm-openai:v0.9.0", "volumeMounts": [{"name": "kserve-provision-location", "mountPath": "/mnt"}]},
+                    {
+                        "name": "modelcar",
+                        "image": "quay.io/m:1",
+                        "args": ["sh", "-c", "ln -sf /proc/$$$$/root/models /mnt/models && sleep infinity"],
+                        "resources": {"limits": {"cpu": "10m", "memory": "15Mi"}, "requests": {"cpu": "10m", "memory": "15Mi"}},
+                        "securityContext": {"runAsUser": 1010},
+                        "volumeMounts": [{"name": "kserve-provision-location", "mountPath": "/mnt"}]
+                    }
+                ],
+                "shareProcessNamespace": true,
+                "volumes": [{"name": "kserve-provision-location", "emptyDir": {}}]
+            }
+        })
+    }
+
+    fn sidecar_of(modelcar: &Value) -> Value {
+        let mut sidecar = modelcar.clone();
+        sidecar["restartPolicy"] = json!("Always");
+        sidecar["startupProbe"] = crate::model_link::startup_probe("/mnt/models");
+        sidecar
+    }
+
+    fn with_mode(mode: &str, pod: Value, cluster: &dyn Cluster) -> Outcome {
+        desired_pod(&Settings::from_value(&json!({"mode": mode})), pod, cluster)
+    }
+
+    #[rstest]
+    #[case::native_sidecar("nativeSidecar", FakeCluster(Err("must not be asked".into())))]
+    #[case::auto_with_new_nodes("auto", FakeCluster::nodes(&["v1.30.4", "v1.29.0+k3s1"]))]
+    fn carried_modelcar_becomes_a_native_sidecar(#[case] mode: &str, #[case] cluster: FakeCluster) {
+        let pod = carried_modelcar_pod();
+        let Outcome::Mutated { pod: out, changes } = with_mode(mode, pod.clone(), &cluster) else {
+            panic!()
+        };
+        let mut expected = pod.clone();
+        let modelcar = expected["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        expected["spec"]["initContainers"]
+            .as_array_mut()
+            .unwrap()
+            .push(sidecar_of(&modelcar));
+        assert_eq!(out, expected);
+        assert_eq!(
+            changes,
+            ["moved modelcar modelcar into the init containers as a native sidecar"]
+        );
+        assert_eq!(with_mode(mode, out, &cluster), Outcome::Unchanged);
+    }
+
+    #[rstest]
+    #[case::one_old_node(FakeCluster::nodes(&["v1.30.4", "v1.28.15-gke.1020000"]), "node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29")]
+    #[case::unparsable(FakeCluster::nodes(&["v1.30.4", "unknown"]), "which cannot be read")]
+    #[case::empty(FakeCluster::nodes(&[]), "the node list is empty")]
+    #[case::error(FakeCluster(Err("forbidden".into())), "the node list could not be read (forbidden)")]
+    fn auto_falls_back_to_init_containers(#[case] cluster: FakeCluster, #[case] reason: &str) {
+        let mut pod = carried_modelcar_pod();
+        pod["spec"]["initContainers"] = json!([]);
+        let Outcome::Mutated { pod: out, changes } = with_mode("auto", pod.clone(), &cluster)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            out["spec"]["containers"], pod["spec"]["containers"],
+            "the modelcar stays"
+        );
+        assert_eq!(
+            added_names(&Outcome::Mutated {
+                pod: out,
+                changes: vec![]
+            }),
+            ["modelcar-prefetch"]
+        );
+        assert!(
+            changes[0].starts_with("mode auto uses init containers, not native sidecars: "),
+            "{changes:?}"
+        );
+        assert!(changes[0].contains(reason), "{changes:?}");
+    }
+
+    #[test]
+    fn auto_falls_back_to_nothing_when_already_pre_pulled() {
+        let cluster = FakeCluster::nodes(&["v1.27.1"]);
+        assert_eq!(
+            with_mode("auto", carried_modelcar_pod(), &cluster),
+            Outcome::Unchanged
+        );
+    }
+
+    /// Counts calls, so a test can prove the cluster was not asked.
+    struct CountingCluster(std::cell::Cell<usize>);
+    impl Cluster for CountingCluster {
+        fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
+            self.0.set(self.0.get() + 1);
+            Ok(vec![("n".into(), "v1.30.0".into())])
+        }
+    }
+
+    #[rstest]
+    #[case::no_modelcar(json!({"spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}))]
+    #[case::kserve_managed(json!({
+        "metadata": {"annotations": {KSERVE: "oci://m:1"}},
+        "spec": {"containers": [{"name": "kserve-container", "image": "s"}, {"name": "modelcar", "image": "m:1"}]}
+    }))]
+    #[case::annotation_only(json!({"metadata": {"annotations": {KSERVE: "oci://m:1"}}, "spec": {"containers": [{"name": "kserve-container", "image": "s"}]}}))]
+    fn auto_asks_the_cluster_only_for_a_movable_modelcar(#[case] pod: Value) {
+        let cluster = CountingCluster(std::cell::Cell::new(0));
+        let _ = with_mode("auto", pod, &cluster);
+        assert_eq!(cluster.0.get(), 0);
+        let _ = with_mode("auto", carried_modelcar_pod(), &cluster);
+        assert_eq!(cluster.0.get(), 1);
+    }
+
+    #[test]
+    fn kserve_managed_modelcar_is_pre_pulled_not_moved() {
+        let pod = json!({
+            "metadata": {"annotations": {KSERVE: "oci://m:1"}},
+            "spec": {"containers": [{"name": "kserve-container", "image": "s"}, {"name": "modelcar", "image": "m:1"}]}
+        });
+        let Outcome::Mutated { pod: out, changes } = with_mode(
+            "nativeSidecar",
+            pod.clone(),
+            &FakeCluster(Err("unused".into())),
+        ) else {
+            panic!()
+        };
+        assert_eq!(out["spec"]["containers"], pod["spec"]["containers"]);
+        assert_eq!(
+            out["spec"]["initContainers"][0]["name"],
+            "modelcar-prefetch"
+        );
+        assert!(
+            changes[0].contains("KServe's webhook manages it"),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn native_sidecar_result_is_a_valid_pod() {
+        let Outcome::Mutated { pod, .. } = with_mode(
+            "nativeSidecar",
+            carried_modelcar_pod(),
+            &FakeCluster(Err("unused".into())),
+        ) else {
+            panic!()
+        };
+        let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).unwrap();
+        let spec = typed.spec.unwrap();
+        let names: Vec<&str> = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["main", "modelcar-init", "modelcar"]);
+        let sidecar = &spec.init_containers.as_ref().unwrap()[1];
+        assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+        assert_eq!(
+            sidecar.volume_mounts.as_ref().unwrap()[0].mount_path,
+            "/mnt"
+        );
+        assert_eq!(
+            sidecar.security_context.as_ref().unwrap().run_as_user,
+            Some(1010)
+        );
+        assert!(sidecar.resources.as_ref().unwrap().limits.is_some());
+        assert!(sidecar.startup_probe.as_ref().unwrap().exec.is_some());
+    }
+
+    #[test]
+    fn moved_and_pre_pulled_images_together() {
+        // A carried modelcar moves; an annotation naming another image is pre-pulled.
+        let mut pod = carried_modelcar_pod();
+        pod["metadata"]["annotations"] = json!({"example.com/model": "oci://quay.io/other:2"});
+        let settings = Settings::from_value(&json!({
+            "mode": "nativeSidecar",
+            "storageUriAnnotations": ["example.com/model"]
+        }));
+        let Outcome::Mutated { pod: out, .. } =
+            desired_pod(&settings, pod, &FakeCluster(Err("unused".into())))
+        else {
+            panic!()
+        };
+        let names: Vec<&str> = out["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["modelcar-init", "modelcar-prefetch", "modelcar"]);
+    }
 }
