@@ -26,6 +26,10 @@ mod view;
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod limit_tests;
 
 use admission::Verdict;
 use settings::Settings;
