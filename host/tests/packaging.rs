@@ -780,6 +780,40 @@ fn readme_states_how_to_run_and_test() {
     }
 }
 
+/// The ```yaml blocks of README.md: settings examples (`settings:` at the top) and policy
+/// resources (`spec.settings`).
+#[test]
+fn readme_settings_examples_pass_the_modules_validation() {
+    let readme = read_text("README.md");
+    let policy = common::policy();
+    let mut checked = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        let document = yaml(block, "a ```yaml block of README.md");
+        let settings = match (document.get("settings"), document["spec"].get("settings")) {
+            (Some(settings), _) | (None, Some(settings)) => settings.clone(),
+            (None, None) => continue,
+        };
+        let verdict = policy
+            .validate_settings(&settings)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            verdict.valid,
+            "README.md settings example {settings} is refused: {:?}",
+            verdict.message
+        );
+        if let Some(rules) = document["spec"].get("rules") {
+            assert_eq!(
+                rules,
+                &metadata()["rules"],
+                "README.md policy example: rules must equal metadata.yml rules"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "README.md has no settings example");
+}
+
 #[test]
 fn readme_ends_with_the_performance_section() {
     let readme = read_text("README.md");
