@@ -34,3 +34,13 @@ test: fmt lint policy.wasm
 clean:
 	$(CARGO) clean
 	rm -f policy.wasm annotated-policy.wasm
+
+# Evaluates the KServe predictor pod fixture and explains the patch (kwctl when installed).
+.PHONY: run
+run: policy.wasm
+	bash scripts/run.sh
+
+# Needs kwctl, bats and jq (`apt-get install bats jq`); skipped test by test without kwctl.
+.PHONY: e2e-tests
+e2e-tests: annotated-policy.wasm
+	bats e2e-tests/policy.bats
