@@ -204,3 +204,23 @@ assert_prefetch_container() {
 	[[ "$output" == *"Provided settings are not valid"* ]]
 	[[ "$output" == *"nonsenseField"* ]]
 }
+
+@test "mode auto, every kubelet runs native sidecars: the modelcars become native sidecars" {
+	kwctl_run pod-two-modelcars --settings-path "$SETTINGS/mode-auto.json" --allow-context-aware \
+		--replay-host-capabilities-interactions "$ROOT/e2e-tests/sessions/nodes-all-native-sidecar-ready.yml"
+	[ "$status" -eq 0 ]
+	response | jq -e '.allowed == true'
+	added_init_containers | jq -e '[.[].name] == ["modelcar", "modelcar-1"]'
+	added_init_containers | jq -e 'all(.[]; .restartPolicy == "Always")'
+	added_init_containers | jq -e '[.[].image] == ["quay.io/example/models-a:v2", "quay.io/example/models-b:latest"]'
+	# Moved, not copied: both leave spec.containers (names are unique across the pod).
+	patch_ops | jq -e '[.[] | select(.op == "remove" and (.path | startswith("/spec/containers/")))] | length == 2'
+}
+
+@test "mode auto, one kubelet too old for native sidecars: prefetch init containers instead" {
+	kwctl_run pod-two-modelcars --settings-path "$SETTINGS/mode-auto.json" --allow-context-aware \
+		--replay-host-capabilities-interactions "$ROOT/e2e-tests/sessions/nodes-one-kubelet-too-old.yml"
+	assert_allowed_with_ops 1
+	added_init_containers | jq -e '[.[].name] == ["modelcar-prefetch", "modelcar-prefetch-1"]'
+	added_init_containers | jq -e 'all(.[]; has("restartPolicy") | not)'
+}

@@ -1,11 +1,12 @@
 //! A kwctl-like runner for this policy, for machines without kwctl:
 //!
 //! modelcar-prefetch-run [--settings-json JSON | -s settings.yaml]
-//!     [--replay-host-capabilities-interactions session.yml] [--explain]
+//!     [--replay-host-capabilities-interactions session.yml] [--explain] [--trace]
 //!     -r request.json [policy.wasm]
+//! (`--trace` prints the policy's host calls and log lines on stderr)
 //! modelcar-prefetch-run --explain-kwctl-output < kwctl-run-output.json
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ use modelcar_prefetch_host::{HostTable, Policy, read_json, report, session};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: modelcar-prefetch-run [--settings-json JSON | -s SETTINGS_FILE] \
-[--replay-host-capabilities-interactions SESSION_FILE] [--explain] -r REQUEST_FILE [POLICY_WASM]
+[--replay-host-capabilities-interactions SESSION_FILE] [--explain] [--trace] -r REQUEST_FILE [POLICY_WASM]
        modelcar-prefetch-run --explain-kwctl-output < kwctl-output.json";
 
 #[derive(Default)]
@@ -25,6 +26,7 @@ struct Args {
     module: Option<PathBuf>,
     explain: bool,
     explain_kwctl_output: bool,
+    trace: bool,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "-r" | "--request-path" => args.request = Some(value(&arg)?.into()),
             "--explain" => args.explain = true,
             "--explain-kwctl-output" => args.explain_kwctl_output = true,
+            "--trace" => args.trace = true,
             // kwctl needs it for context-aware policies; here every capability is allowed
             // that the session answers.
             "--allow-context-aware" => {}
@@ -74,7 +77,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot read stdin: {e}"))?;
         let response: Value = serde_json::from_str(input.trim())
             .map_err(|e| format!("kwctl output is not one JSON object: {e}"))?;
-        print!("{}", report::explain_kwctl_response(&response)?);
+        emit(&report::explain_kwctl_response(&response)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let request_path = args
@@ -107,18 +110,42 @@ fn run(args: Args) -> Result<ExitCode, String> {
             verdict.message.unwrap_or_default()
         ));
     }
-    let evaluation = policy
-        .validate(&request, &settings)
-        .map_err(|e| e.to_string())?;
+    let evaluation = policy.validate(&request, &settings);
+    if args.trace {
+        for call in policy.host_calls() {
+            eprintln!(
+                "host call {}/{}/{}: {}",
+                call.binding, call.namespace, call.operation, call.payload
+            );
+        }
+        for line in policy.logs() {
+            eprintln!("policy log: {line}");
+        }
+    }
+    let evaluation = evaluation.map_err(|e| e.to_string())?;
     if args.explain {
-        print!("{}", report::explain_evaluation(&evaluation));
+        emit(&report::explain_evaluation(&evaluation))?;
     } else {
         let uid = request.get("uid").and_then(Value::as_str).unwrap_or("");
         let response = report::kwctl_response(uid, &evaluation);
         let line = serde_json::to_string(&response).map_err(|e| e.to_string())?;
-        println!("{line}");
+        emit(&format!("{line}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+// A reader that stops early (`| head`) is no error worth a panic.
+fn emit(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// kwctl accepts a bare AdmissionRequest or a whole AdmissionReview.
