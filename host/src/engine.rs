@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use wasmtime_provider::wasmtime::{Config, Engine, Module};
+use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine, Module};
 
-use crate::HostError;
+use crate::{HostError, workspace_root};
 
 #[derive(Clone, PartialEq)]
 struct FileStamp {
@@ -22,12 +22,28 @@ type ModuleCache = Mutex<HashMap<PathBuf, (FileStamp, Module)>>;
 pub(crate) fn engine() -> Result<&'static Engine, HostError> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     ENGINE
-        .get_or_init(|| Engine::new(&Config::default()).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let mut config = Config::default();
+            config.cache(disk_cache());
+            Engine::new(&config).map_err(|e| e.to_string())
+        })
         .as_ref()
         .map_err(|message| HostError::Load {
             path: PathBuf::new(),
             message: message.clone(),
         })
+}
+
+/// Wasmtime's on-disk cache of compiled code, under cargo's target directory: every test
+/// binary is its own process, and a debug-built cranelift takes seconds per compilation.
+/// Without it (unwritable directory) modules are compiled each time, which is only slower.
+fn disk_cache() -> Option<Cache> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let mut config = CacheConfig::new();
+    config.with_directory(target.join("wasmtime-cache"));
+    Cache::new(config).ok()
 }
 
 /// The compiled module for `path`, recompiled when the file changed since it was cached.
