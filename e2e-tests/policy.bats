@@ -13,6 +13,7 @@
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 FIXTURES="$ROOT/e2e-tests/fixtures"
 SETTINGS="$ROOT/e2e-tests/settings"
+EXPECTED="$ROOT/e2e-tests/expected"
 POLICY="${POLICY:-$ROOT/annotated-policy.wasm}"
 
 require_tools() {
@@ -75,6 +76,11 @@ fixture_container() {
 	jq -c --arg name "$2" ".object.spec.containers[] | select(.name == \$name) | $3" "$FIXTURES/$1.json"
 }
 
+# The decoded patch equals e2e-tests/expected/$1.json (shared with the waPC-host tests).
+assert_expected_patch() {
+	patch_ops | jq -e --slurpfile want "$EXPECTED/$1.json" '. == $want[0]'
+}
+
 assert_allowed_without_patch() {
 	[ "$status" -eq 0 ]
 	response | jq -e '.allowed == true'
@@ -116,6 +122,7 @@ assert_prefetch_container() {
 	# No modelcar container to copy from: tag v1 defaults to IfNotPresent, resources to 10m/15Mi.
 	echo "$container" | jq -e '.imagePullPolicy == "IfNotPresent"'
 	echo "$container" | jq -e '.resources.requests == {"cpu": "10m", "memory": "15Mi"}'
+	assert_expected_patch kserve-predictor-before-kserve-webhook
 }
 
 @test "KServe v0.13 modelcar: prefetch init container copies the modelcar" {
@@ -129,11 +136,13 @@ assert_prefetch_container() {
 	echo "$container" | jq -e --argjson v "$(fixture_container kserve-predictor-v0.13-modelcar modelcar .image)" '.image == $v'
 	echo "$container" | jq -e --argjson v "$(fixture_container kserve-predictor-v0.13-modelcar modelcar .imagePullPolicy)" '.imagePullPolicy == $v'
 	echo "$container" | jq -e --argjson v "$(fixture_container kserve-predictor-v0.13-modelcar modelcar .resources)" '.resources == $v'
+	assert_expected_patch kserve-predictor-v0.13-modelcar
 }
 
 @test "KServe v0.14 modelcar-init already pulls the image: no patch" {
 	kwctl_run kserve-predictor-v0.14-modelcar-init
 	assert_allowed_without_patch
+	assert_expected_patch kserve-predictor-v0.14-modelcar-init
 }
 
 @test "PSA restricted namespace: hardened container keeps the pod's seccomp profile" {
@@ -143,6 +152,7 @@ assert_prefetch_container() {
 	container="$(added_init_containers | jq -c '.[0]')"
 	assert_prefetch_container "$container" without-seccomp
 	echo "$container" | jq -e '.image == "ghcr.io/example/models/granite:2.0"'
+	assert_expected_patch kserve-predictor-psa-restricted
 }
 
 @test "Istio and private registry digest: appended after istio-init, image byte for byte" {
@@ -157,6 +167,7 @@ assert_prefetch_container() {
 	echo "$container" | jq -e '.name == "modelcar-prefetch"'
 	echo "$container" | jq -e --argjson v "$(fixture_container kserve-predictor-istio-private-digest modelcar .image)" '.image == $v'
 	echo "$container" | jq -e '.image | contains("@sha256:")'
+	assert_expected_patch kserve-predictor-istio-private-digest
 }
 
 @test "two modelcars: one prefetch init container per image" {
@@ -170,32 +181,38 @@ assert_prefetch_container() {
 	local container
 	container="$(added_init_containers | jq -c '.[1]')"
 	assert_prefetch_container "$container" with-seccomp
+	assert_expected_patch pod-two-modelcars
 }
 
 @test "pod without a modelcar: no patch" {
 	kwctl_run pod-without-modelcar
 	assert_allowed_without_patch
+	assert_expected_patch pod-without-modelcar
 }
 
 @test "UPDATE of a modelcar pod: no patch (pod specs are immutable)" {
 	kwctl_run kserve-predictor-update
 	assert_allowed_without_patch
+	assert_expected_patch kserve-predictor-update
 }
 
 @test "DELETE of a modelcar pod: no patch" {
 	kwctl_run kserve-predictor-delete
 	assert_allowed_without_patch
+	assert_expected_patch kserve-predictor-delete
 }
 
 @test "Deployment CREATE: not a pod, no patch" {
 	kwctl_run deployment-create
 	assert_allowed_without_patch
+	assert_expected_patch deployment-create
 }
 
 @test "pod with fields unknown to k8s-openapi: only the init container is added" {
 	kwctl_run pod-unknown-field
 	assert_allowed_with_ops 1
 	added_init_containers | jq -e '.[0].name == "modelcar-prefetch"'
+	assert_expected_patch pod-unknown-field
 }
 
 @test "unknown settings field: kwctl refuses the settings and names the field" {
@@ -215,6 +232,7 @@ assert_prefetch_container() {
 	added_init_containers | jq -e '[.[].image] == ["quay.io/example/models-a:v2", "quay.io/example/models-b:latest"]'
 	# Moved, not copied: both leave spec.containers (names are unique across the pod).
 	patch_ops | jq -e '[.[] | select(.op == "remove" and (.path | startswith("/spec/containers/")))] | length == 2'
+	assert_expected_patch pod-two-modelcars.native-sidecar
 }
 
 @test "mode auto, one kubelet too old for native sidecars: prefetch init containers instead" {
@@ -223,4 +241,18 @@ assert_prefetch_container() {
 	assert_allowed_with_ops 1
 	added_init_containers | jq -e '[.[].name] == ["modelcar-prefetch", "modelcar-prefetch-1"]'
 	added_init_containers | jq -e 'all(.[]; has("restartPolicy") | not)'
+	assert_expected_patch pod-two-modelcars
+}
+
+@test "LLMInferenceService pod carrying modelcar-init: no patch in the default mode" {
+	kwctl_run llm-inference-service-modelcar
+	assert_allowed_without_patch
+	assert_expected_patch llm-inference-service-modelcar
+}
+
+@test "nativeSidecar mode: the LLMInferenceService modelcar moves into the init containers" {
+	kwctl_run llm-inference-service-modelcar --settings-json '{"mode": "nativeSidecar"}'
+	[ "$status" -eq 0 ]
+	assert_expected_patch llm-inference-service-modelcar.native-sidecar
+	added_init_containers | jq -e '.[0].startupProbe.exec.command == ["sh", "-c", "test -e '"'"'/mnt/models/qwen'"'"'"]'
 }
