@@ -260,3 +260,16 @@ fn auto_makes_no_host_call_without_a_movable_modelcar(#[case] name: &str) {
         policy.host_calls()
     );
 }
+
+/// The bats suite's kwctl session files answer exactly the call the module makes.
+#[rstest]
+#[case::all_nodes_ready("nodes-all-native-sidecar-ready.yml", "native-sidecar")]
+#[case::one_kubelet_too_old("nodes-one-kubelet-too-old.yml", "")]
+fn kwctl_session_files_drive_auto_mode(#[case] session: &str, #[case] variant: &str) {
+    let path = workspace_root().join("e2e-tests/sessions").join(session);
+    let host = modelcar_prefetch_host::session::load_host_table(&path).unwrap();
+    let policy = policy_with(host);
+    let evaluation = evaluate(&policy, "pod-two-modelcars", json!({"mode": "auto"}));
+    assert_expected_patch("pod-two-modelcars", variant, &evaluation);
+    assert_eq!(policy.host_calls().len(), 1);
+}
