@@ -27,9 +27,9 @@ mod view;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod limit_tests;
+#[cfg(test)]
+mod proptests;
 
 use admission::Verdict;
 use settings::Settings;
@@ -44,7 +44,10 @@ pub extern "C" fn wapc_init() {
     register_function("protocol_version", protocol_version_guest);
 }
 
-fn validate(payload: &[u8]) -> CallResult {
+/// The waPC `validate` function: evaluates the raw payload (`{"request": ..., "settings": ...}`)
+/// and logs why. Never returns `Err` and never panics, whatever the bytes: an `Err` or a trap
+/// makes policy-server reject the request. Public for the native fuzz target (fuzz/).
+pub fn validate(payload: &[u8]) -> CallResult {
     let verdict = admission::evaluate(payload);
     match &verdict {
         Verdict::Accept => {}
