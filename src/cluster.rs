@@ -83,18 +83,20 @@ struct NodeInfo {
     kubelet_version: String,
 }
 
-pub const NODE_LIST_REQUEST: &[&str] = &["metadata.name", "status.nodeInfo.kubeletVersion"];
+/// Every Node, reduced to its name and kubelet version.
+fn node_list_request() -> ListAllResourcesRequest<'static> {
+    ListAllResourcesRequest {
+        api_version: "v1",
+        kind: "Node",
+        label_selector: None,
+        field_selector: None,
+        field_masks: ["metadata.name", "status.nodeInfo.kubeletVersion"],
+    }
+}
 
 impl Cluster for HostCluster {
     fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
-        let request = ListAllResourcesRequest {
-            api_version: "v1",
-            kind: "Node",
-            label_selector: None,
-            field_selector: None,
-            field_masks: [NODE_LIST_REQUEST[0], NODE_LIST_REQUEST[1]],
-        };
-        let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let payload = serde_json::to_vec(&node_list_request()).map_err(|e| e.to_string())?;
         let response = host_call(&payload)?;
         parse_node_list(&response)
     }
@@ -161,15 +163,8 @@ pub mod tests {
 
     #[test]
     fn request_asks_only_for_the_kubelet_version() {
-        let request = ListAllResourcesRequest {
-            api_version: "v1",
-            kind: "Node",
-            label_selector: None,
-            field_selector: None,
-            field_masks: [NODE_LIST_REQUEST[0], NODE_LIST_REQUEST[1]],
-        };
         assert_eq!(
-            serde_json::to_value(&request).unwrap(),
+            serde_json::to_value(node_list_request()).unwrap(),
             serde_json::json!({"api_version": "v1", "kind": "Node", "label_selector": null, "field_selector": null,
                                "field_masks": ["metadata.name", "status.nodeInfo.kubeletVersion"]})
         );
