@@ -12,6 +12,7 @@ setup:
 	rustup target add $(WASM_TARGET)
 
 policy.wasm: $(SOURCE_FILES)
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || $(MAKE) setup
 	$(CARGO) build --locked --release --target $(WASM_TARGET) -p modelcar-prefetch-policy
 	cp $(BUILT_MODULE) policy.wasm
 
