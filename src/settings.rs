@@ -114,12 +114,20 @@ impl Settings {
                 ..Settings::default()
             };
         }
-        match Document::deserialize(value) {
+        match serde_path_to_error::deserialize::<_, Document>(value) {
             Ok(doc) => Settings::from(doc),
-            Err(e) => Settings {
-                unreadable: Some(format!("settings: {e}")),
-                ..Settings::default()
-            },
+            Err(e) => {
+                // Name the offending setting; serde alone names only the type.
+                let inner = e.inner().to_string();
+                let field = match e.path().to_string() {
+                    p if p == "." || inner.starts_with("unknown field") => "settings".to_string(),
+                    p => p,
+                };
+                Settings {
+                    unreadable: Some(format!("{field}: {inner}")),
+                    ..Settings::default()
+                }
+            }
         }
     }
 
@@ -413,7 +421,8 @@ mod tests {
     #[rstest]
     #[case::unknown_field(json!({"initContainerNames": "x"}), "unknown field `initContainerNames`")]
     #[case::unknown_mode(json!({"mode": "sidecar"}), "unknown variant `sidecar`")]
-    #[case::wrong_type(json!({"command": "true"}), "settings: invalid type: string \"true\"")]
+    #[case::wrong_type(json!({"command": "true"}), "command: invalid type: string \"true\", expected a sequence")]
+    #[case::wrong_nested_type(json!({"modelcarContainerNames": ["modelcar", 3]}), "modelcarContainerNames[1]: invalid type: integer `3`")]
     #[case::not_an_object(json!([1]), "settings must be a map of setting names to values, not [1]")]
     #[case::no_source(
         json!({"modelcarContainerNames": [], "storageUriAnnotations": []}),
