@@ -45,3 +45,11 @@ run: policy.wasm
 .PHONY: e2e-tests
 e2e-tests: annotated-policy.wasm
 	bats e2e-tests/policy.bats
+
+# The policy module next to the SDK baseline modules (benches/baselines), through the waPC
+# host: prints each case's ratio to its floor. BENCH_SAMPLES / BENCH_SAMPLE_MS tune it.
+BASELINES := parse-accept mutate-label
+.PHONY: bench
+bench: policy.wasm
+	$(CARGO) build --locked --release --target $(WASM_TARGET) $(addprefix -p ,$(BASELINES))
+	$(CARGO) bench --locked -p modelcar-prefetch-host --bench policy
