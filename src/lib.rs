@@ -29,6 +29,8 @@ mod fixture_tests;
 #[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod proptests;
 
 use admission::Verdict;
