@@ -45,18 +45,16 @@ fn settings_payload_that_is_not_json_is_a_guest_error() {
 #[test]
 fn settings_that_are_json_but_not_a_map_are_refused_with_a_reason() {
     let policy = common::policy();
-    for settings in [
-        json!("auto"),
-        json!([1]),
-        json!(7),
-        json!({"mode": ["auto"]}),
+    for (settings, named) in [
+        (json!("auto"), "settings"),
+        (json!([1]), "settings"),
+        (json!(7), "settings"),
+        (json!({"mode": ["auto"]}), "mode: "),
     ] {
         let verdict = policy.validate_settings(&settings).unwrap();
         assert!(!verdict.valid, "{settings}: {verdict:?}");
-        assert!(
-            verdict.message.unwrap_or_default().starts_with("settings"),
-            "{settings}"
-        );
+        let message = verdict.message.unwrap_or_default();
+        assert!(message.starts_with(named), "{settings}: {message}");
     }
     assert!(policy.validate_settings(&Value::Null).unwrap().valid);
 }
