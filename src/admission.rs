@@ -7,23 +7,20 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::cluster::HostCluster;
-use crate::model_images;
 use crate::mutation::{self, Outcome};
-use crate::settings::{Mode, Settings};
-use crate::view::PodView;
+use crate::settings::Settings;
 
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Accept,
     /// Accepted unchanged, with a warning for the user and the log.
     AcceptWithWarning(String),
-    /// Accepted as this object; changes are the log lines saying why.
+    /// Accepted as this object (JSON text); changes are the log lines saying why.
     Mutate {
-        object: Value,
+        object: String,
         changes: Vec<String>,
     },
 }
@@ -69,34 +66,25 @@ pub fn evaluate(payload: &[u8]) -> Verdict {
 }
 
 fn evaluate_pod(settings: &Settings, pod_json: &str) -> Verdict {
-    let view = match PodView::from_json(pod_json) {
-        Ok(v) => v,
-        Err(e) => return warn(e),
-    };
-    let moves_allowed = settings.mode != Mode::InitContainer;
-    match model_images::plan(settings, &view, moves_allowed) {
-        Ok(plan) if plan.is_empty() => return Verdict::Accept,
-        Ok(_) => {}
-        Err(e) => return warn(e),
-    }
-    let problems = settings.problems();
-    if !problems.is_empty() {
-        return warn(format!(
-            "the policy settings are invalid: {}",
-            problems.join("; ")
-        ));
-    }
-    let pod: Value = match serde_json::from_str(pod_json) {
-        Ok(p) => p,
-        Err(e) => return warn(format!("the Pod could not be read: {e}")),
-    };
-    match mutation::desired_pod(settings, pod, &HostCluster) {
+    match mutation::desired_pod(settings, pod_json, &HostCluster) {
         Outcome::Unchanged => Verdict::Accept,
-        Outcome::Mutated { pod, changes } => Verdict::Mutate {
-            object: pod,
-            changes,
-        },
         Outcome::Unreadable(e) => warn(e),
+        Outcome::Mutated { pod, changes } => {
+            // Settings are checked when the policy is loaded; this only guards
+            // a host that skipped that step.
+            let problems = settings.problems();
+            if problems.is_empty() {
+                Verdict::Mutate {
+                    object: pod,
+                    changes,
+                }
+            } else {
+                warn(format!(
+                    "the policy settings are invalid: {}",
+                    problems.join("; ")
+                ))
+            }
+        }
     }
 }
 
@@ -110,7 +98,7 @@ fn warn(problem: String) -> Verdict {
 mod tests {
     use super::*;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn payload(kind: &str, operation: &str, object: Value, settings: Value) -> Vec<u8> {
         serde_json::to_vec(&json!({
@@ -139,6 +127,7 @@ mod tests {
     fn pod_create_with_a_modelcar_is_mutated() {
         match evaluate(&payload("Pod", "CREATE", modelcar_pod(), json!({}))) {
             Verdict::Mutate { object, changes } => {
+                let object: Value = serde_json::from_str(&object).unwrap();
                 assert_eq!(object["spec"]["initContainers"][0]["image"], "m:1");
                 assert_eq!(changes.len(), 1);
             }

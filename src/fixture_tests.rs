@@ -25,7 +25,7 @@ fn evaluate_fixture(name: &str, settings: Value) -> Verdict {
 
 fn mutated(name: &str, settings: Value) -> Value {
     match evaluate_fixture(name, settings) {
-        Verdict::Mutate { object, .. } => object,
+        Verdict::Mutate { object, .. } => serde_json::from_str(&object).unwrap(),
         other => panic!("{name}: expected a mutation, got {other:?}"),
     }
 }

@@ -16,6 +16,7 @@ mod model_images;
 mod model_link;
 mod mutation;
 mod names;
+mod pod_text;
 mod prefetch_container;
 mod quantity;
 mod response;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::admission::{Verdict, evaluate};
 use crate::cluster::tests::FakeCluster;
-use crate::mutation::{Outcome, desired_pod};
+use crate::mutation::testing::{Got, desired};
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION as KSERVE, Settings};
 
 fn evaluate_pod(pod: &Value, settings: Value) -> Verdict {
@@ -48,6 +48,7 @@ fn a_thousand_containers_get_one_init_container_per_model_image() {
     let Verdict::Mutate { object, changes } = evaluate_pod(&pod, json!({})) else {
         panic!("expected a mutation")
     };
+    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
     assert_eq!(changes.len(), 10);
     assert_eq!(object["spec"]["containers"], pod["spec"]["containers"]);
     let all_init = object["spec"]["initContainers"].as_array().unwrap();
@@ -96,7 +97,7 @@ fn a_thousand_containers_in_native_sidecar_mode_move_their_modelcars() {
     let pod = thousand_containers();
     let settings = Settings::from_value(&json!({"mode": "auto"}));
     let cluster = FakeCluster::nodes(&["v1.30.1"]);
-    let Outcome::Mutated { pod: out, .. } = desired_pod(&settings, pod, &cluster) else {
+    let Got::Mutated { pod: out, .. } = desired(&settings, pod, &cluster) else {
         panic!("expected a mutation")
     };
     assert_eq!(out["spec"]["containers"].as_array().unwrap().len(), 990);
@@ -107,7 +108,7 @@ fn a_thousand_containers_in_native_sidecar_mode_move_their_modelcars() {
             .iter()
             .all(|c| c["restartPolicy"] == "Always" && c["startupProbe"].is_object())
     );
-    assert_eq!(desired_pod(&settings, out, &cluster), Outcome::Unchanged);
+    assert_eq!(desired(&settings, out, &cluster), Got::Unchanged);
 }
 
 #[test]
@@ -119,6 +120,7 @@ fn a_thousand_modelcars_with_distinct_images_get_a_thousand_unique_names() {
     let Verdict::Mutate { object, .. } = evaluate_pod(&pod, json!({})) else {
         panic!("expected a mutation")
     };
+    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
     let init = names(&object["spec"]["initContainers"]);
     assert_eq!(init.len(), 1000);
     assert_eq!(init[999], "modelcar-prefetch-999");
@@ -147,6 +149,7 @@ fn a_megabyte_of_annotations_with_an_oci_storage_uri_is_mutated() {
     let Verdict::Mutate { object, changes } = evaluate_pod(&pod, json!({})) else {
         panic!("expected a mutation")
     };
+    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(object["metadata"], pod["metadata"]);
     assert_eq!(
@@ -174,6 +177,7 @@ fn a_megabyte_storage_uri_is_pre_pulled_verbatim() {
     let Verdict::Mutate { object, .. } = evaluate_pod(&pod, json!({})) else {
         panic!("expected a mutation")
     };
+    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
     assert_eq!(object["spec"]["initContainers"][0]["image"], json!(image));
     assert_eq!(
         object["spec"]["initContainers"][0]["imagePullPolicy"],

@@ -1,11 +1,12 @@
 //! The mutation as a pure function: (settings, pod) -> the desired pod.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::cluster::{self, Cluster};
 use crate::kubelet::MinorVersion;
 use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
+use crate::pod_text::PodText;
 use crate::prefetch_container;
 use crate::security::PodSecurity;
 use crate::settings::{Mode, Settings};
@@ -16,8 +17,8 @@ use crate::view::PodView;
 pub enum Outcome {
     /// Nothing to do: the pod goes through as it came.
     Unchanged,
-    /// The desired pod, and one line per change for the log.
-    Mutated { pod: Value, changes: Vec<String> },
+    /// The desired pod as JSON text, and one line per change for the log.
+    Mutated { pod: String, changes: Vec<String> },
     /// The pod could not be understood; it goes through unchanged.
     Unreadable(String),
 }
@@ -25,41 +26,31 @@ pub enum Outcome {
 /// The pod with the modelcar race closed: an init container appended for
 /// every model image that no init container pulls yet and, in the native
 /// sidecar modes, the pod's own modelcars moved into the init containers.
-/// Everything else is left as it is. `cluster` is asked only in mode `auto`,
-/// and only when a modelcar could move.
-pub fn desired_pod(settings: &Settings, mut pod: Value, cluster: &dyn Cluster) -> Outcome {
-    let (prefetch, moves, mut changes) = {
-        let view = match PodView::from_value(&pod) {
-            Ok(v) => v,
-            Err(e) => return Outcome::Unreadable(e),
-        };
-        let plan = match plan_for_mode(settings, &view, cluster) {
-            Ok((plan, _)) if plan.is_empty() => return Outcome::Unchanged,
-            Ok(planned) => planned,
-            Err(e) => return Outcome::Unreadable(e),
-        };
-        let (mut plan, mut changes) = plan;
-        let Some(spec) = pod.get("spec").and_then(Value::as_object) else {
-            return Outcome::Unreadable("the Pod has no spec".into());
-        };
-        changes.append(&mut plan.kept);
-        let (prefetch, mut added) = prefetch_containers(settings, &view, spec, &plan.prefetch);
-        changes.append(&mut added);
-        (prefetch, plan.moves, changes)
+/// Everything else is left as it is, byte for byte: the changes are written
+/// into the pod's JSON text (`pod_text`). `cluster` is asked only in mode
+/// `auto`, and only when a modelcar could move.
+pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
+    let view = match PodView::from_json(pod) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Unreadable(e),
     };
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
-        return Outcome::Unreadable("the Pod has no spec".into());
+    let (mut plan, mut changes) = match plan_for_mode(settings, &view, cluster) {
+        Ok((plan, _)) if plan.is_empty() => return Outcome::Unchanged,
+        Ok(planned) => planned,
+        Err(e) => return Outcome::Unreadable(e),
     };
-    let mut sidecars = Vec::with_capacity(moves.len());
-    if let Some(Value::Array(containers)) = spec.get_mut("containers") {
-        for index in moves.iter().rev() {
-            if let Value::Object(modelcar) = containers.remove(*index) {
-                sidecars.push(modelcar);
-            }
-        }
-    }
-    let mut init_containers = prefetch;
-    for modelcar in sidecars.into_iter().rev() {
+    let text = match PodText::parse(pod) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Unreadable(e),
+    };
+    changes.append(&mut plan.kept);
+    let mut appended = prefetch_containers(settings, &view, &text, &plan.prefetch, &mut changes);
+    for &index in &plan.moves {
+        let Some(modelcar) = text.container(index) else {
+            return Outcome::Unreadable(format!(
+                "the Pod's spec.containers[{index}] cannot be read"
+            ));
+        };
         let name = modelcar
             .get("name")
             .and_then(Value::as_str)
@@ -70,20 +61,15 @@ pub fn desired_pod(settings: &Settings, mut pod: Value, cluster: &dyn Cluster) -
             "moved modelcar {name} into the init containers as a native sidecar"
         ));
         changes.extend(note);
-        init_containers.push(sidecar);
+        appended.push(sidecar.to_string());
     }
-    if init_containers.is_empty() {
+    if appended.is_empty() {
         return Outcome::Unchanged;
     }
-    match spec
-        .entry("initContainers")
-        .or_insert_with(|| Value::Array(Vec::new()))
-    {
-        Value::Array(init) => init.extend(init_containers),
-        slot @ Value::Null => *slot = Value::Array(init_containers),
-        _ => return Outcome::Unreadable("the Pod's spec.initContainers is not a list".into()),
+    Outcome::Mutated {
+        pod: text.edited(&plan.moves, &appended),
+        changes,
     }
-    Outcome::Mutated { pod, changes }
 }
 
 /// The plan for the configured mode, and a log line when `auto` fell back.
@@ -111,17 +97,17 @@ pub fn plan_for_mode<'a>(
     }
 }
 
+/// One init container per image, as JSON text; log lines go to `changes`.
 fn prefetch_containers(
     settings: &Settings,
     view: &PodView,
-    spec: &Map<String, Value>,
+    text: &PodText,
     wanted: &[ModelImage],
-) -> (Vec<Value>, Vec<String>) {
-    let security = PodSecurity::of(spec);
-    let pod_containers = spec.get("containers").and_then(Value::as_array);
+    changes: &mut Vec<String>,
+) -> Vec<String> {
+    let security = PodSecurity::of(view);
     let mut names = NameAllocator::new(view.container_names());
     let mut containers = Vec::with_capacity(wanted.len());
-    let mut changes = Vec::with_capacity(wanted.len());
     for m in wanted {
         let Some(name) = names.next(&settings.init_container_name) else {
             changes.push(format!(
@@ -132,9 +118,7 @@ fn prefetch_containers(
         };
         let (modelcar, source) = match m.origin {
             Origin::Container { index } => (
-                pod_containers
-                    .and_then(|c| c.get(index))
-                    .and_then(Value::as_object),
+                text.container(index),
                 format!("modelcar container spec.containers[{index}]"),
             ),
             Origin::Annotation { key } => (None, format!("annotation {key}")),
@@ -143,15 +127,40 @@ fn prefetch_containers(
             "added init container {name} to pre-pull {} (from {source})",
             m.image
         ));
-        containers.push(prefetch_container::build(
-            settings, name, m.image, modelcar, &security,
-        ));
+        let container =
+            prefetch_container::build(settings, name, m.image, modelcar.as_ref(), &security);
+        containers.push(container.to_string());
     }
-    (containers, changes)
+    containers
+}
+
+/// `desired_pod` over `serde_json::Value`s, for tests that build pods as values.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    pub enum Got {
+        Unchanged,
+        Mutated { pod: Value, changes: Vec<String> },
+        Unreadable(String),
+    }
+
+    pub fn desired(settings: &Settings, pod: Value, cluster: &dyn Cluster) -> Got {
+        match desired_pod(settings, &pod.to_string(), cluster) {
+            Outcome::Unchanged => Got::Unchanged,
+            Outcome::Unreadable(e) => Got::Unreadable(e),
+            Outcome::Mutated { pod, changes } => Got::Mutated {
+                pod: serde_json::from_str(&pod).expect("the mutated pod is JSON"),
+                changes,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{Got, desired};
     use super::*;
     use crate::cluster::tests::FakeCluster;
     use rstest::rstest;
@@ -159,16 +168,16 @@ mod tests {
 
     const KSERVE: &str = "internal.serving.kserve.io/storage-initializer-sourceuri";
 
-    fn mutate(settings: Value, pod: Value) -> Outcome {
-        desired_pod(
+    fn mutate(settings: Value, pod: Value) -> Got {
+        desired(
             &Settings::from_value(&settings),
             pod,
             &FakeCluster(Err("no cluster in this test".into())),
         )
     }
 
-    fn added_names(outcome: &Outcome) -> Vec<String> {
-        let Outcome::Mutated { pod, .. } = outcome else {
+    fn added_names(outcome: &Got) -> Vec<String> {
+        let Got::Mutated { pod, .. } = outcome else {
             panic!("not mutated: {outcome:?}")
         };
         pod["spec"]["initContainers"]
@@ -190,7 +199,7 @@ mod tests {
             },
             "status": {}
         });
-        let Outcome::Mutated { pod: out, changes } = mutate(json!({}), pod.clone()) else {
+        let Got::Mutated { pod: out, changes } = mutate(json!({}), pod.clone()) else {
             panic!()
         };
         let mut expected = pod;
@@ -261,7 +270,7 @@ mod tests {
     #[case::pre_pulled(json!({"spec": {"containers": [{"name": "modelcar", "image": "m"}], "initContainers": [{"name": "modelcar-init", "image": "m"}]}}))]
     #[case::empty_pod(json!({}))]
     fn unchanged(#[case] pod: Value) {
-        assert_eq!(mutate(json!({}), pod), Outcome::Unchanged);
+        assert_eq!(mutate(json!({}), pod), Got::Unchanged);
     }
 
     #[rstest]
@@ -275,7 +284,7 @@ mod tests {
     #[case::annotation_but_no_spec(json!({"metadata": {"annotations": {KSERVE: "oci://m"}}}), "the Pod has no spec")]
     fn unreadable(#[case] pod: Value, #[case] message: &str) {
         match mutate(json!({}), pod) {
-            Outcome::Unreadable(m) => assert!(m.contains(message), "{m}"),
+            Got::Unreadable(m) => assert!(m.contains(message), "{m}"),
             other => panic!("{other:?}"),
         }
     }
@@ -284,10 +293,10 @@ mod tests {
     #[case::annotation(json!({"metadata": {"annotations": {KSERVE: "oci://m:1"}}, "spec": {"containers": [{"name": "s", "image": "s"}]}}))]
     #[case::two_modelcars(json!({"spec": {"containers": [{"name": "modelcar", "image": "a"}, {"name": "modelcar-7", "image": "b"}]}}))]
     fn evaluating_the_result_again_changes_nothing(#[case] pod: Value) {
-        let Outcome::Mutated { pod, .. } = mutate(json!({}), pod) else {
+        let Got::Mutated { pod, .. } = mutate(json!({}), pod) else {
             panic!()
         };
-        assert_eq!(mutate(json!({}), pod), Outcome::Unchanged);
+        assert_eq!(mutate(json!({}), pod), Got::Unchanged);
     }
 
     fn carried_modelcar_pod() -> Value {
@@ -319,8 +328,8 @@ mod tests {
         sidecar
     }
 
-    fn with_mode(mode: &str, pod: Value, cluster: &dyn Cluster) -> Outcome {
-        desired_pod(&Settings::from_value(&json!({"mode": mode})), pod, cluster)
+    fn with_mode(mode: &str, pod: Value, cluster: &dyn Cluster) -> Got {
+        desired(&Settings::from_value(&json!({"mode": mode})), pod, cluster)
     }
 
     #[rstest]
@@ -328,7 +337,7 @@ mod tests {
     #[case::auto_with_new_nodes("auto", FakeCluster::nodes(&["v1.30.4", "v1.29.0+k3s1"]))]
     fn carried_modelcar_becomes_a_native_sidecar(#[case] mode: &str, #[case] cluster: FakeCluster) {
         let pod = carried_modelcar_pod();
-        let Outcome::Mutated { pod: out, changes } = with_mode(mode, pod.clone(), &cluster) else {
+        let Got::Mutated { pod: out, changes } = with_mode(mode, pod.clone(), &cluster) else {
             panic!()
         };
         let mut expected = pod.clone();
@@ -345,7 +354,7 @@ mod tests {
             changes,
             ["moved modelcar modelcar into the init containers as a native sidecar"]
         );
-        assert_eq!(with_mode(mode, out, &cluster), Outcome::Unchanged);
+        assert_eq!(with_mode(mode, out, &cluster), Got::Unchanged);
     }
 
     #[rstest]
@@ -356,8 +365,7 @@ mod tests {
     fn auto_falls_back_to_init_containers(#[case] cluster: FakeCluster, #[case] reason: &str) {
         let mut pod = carried_modelcar_pod();
         pod["spec"]["initContainers"] = json!([]);
-        let Outcome::Mutated { pod: out, changes } = with_mode("auto", pod.clone(), &cluster)
-        else {
+        let Got::Mutated { pod: out, changes } = with_mode("auto", pod.clone(), &cluster) else {
             panic!()
         };
         assert_eq!(
@@ -365,7 +373,7 @@ mod tests {
             "the modelcar stays"
         );
         assert_eq!(
-            added_names(&Outcome::Mutated {
+            added_names(&Got::Mutated {
                 pod: out,
                 changes: vec![]
             }),
@@ -383,7 +391,7 @@ mod tests {
         let cluster = FakeCluster::nodes(&["v1.27.1"]);
         assert_eq!(
             with_mode("auto", carried_modelcar_pod(), &cluster),
-            Outcome::Unchanged
+            Got::Unchanged
         );
     }
 
@@ -417,7 +425,7 @@ mod tests {
             "metadata": {"annotations": {KSERVE: "oci://m:1"}},
             "spec": {"containers": [{"name": "kserve-container", "image": "s"}, {"name": "modelcar", "image": "m:1"}]}
         });
-        let Outcome::Mutated { pod: out, changes } = with_mode(
+        let Got::Mutated { pod: out, changes } = with_mode(
             "nativeSidecar",
             pod.clone(),
             &FakeCluster(Err("unused".into())),
@@ -437,7 +445,7 @@ mod tests {
 
     #[test]
     fn native_sidecar_result_is_a_valid_pod() {
-        let Outcome::Mutated { pod, .. } = with_mode(
+        let Got::Mutated { pod, .. } = with_mode(
             "nativeSidecar",
             carried_modelcar_pod(),
             &FakeCluster(Err("unused".into())),
@@ -476,8 +484,8 @@ mod tests {
             "mode": "nativeSidecar",
             "storageUriAnnotations": ["example.com/model"]
         }));
-        let Outcome::Mutated { pod: out, .. } =
-            desired_pod(&settings, pod, &FakeCluster(Err("unused".into())))
+        let Got::Mutated { pod: out, .. } =
+            desired(&settings, pod, &FakeCluster(Err("unused".into())))
         else {
             panic!()
         };

@@ -22,7 +22,7 @@ use crate::admission::{Verdict, evaluate};
 use crate::cluster::tests::FakeCluster;
 use crate::image;
 use crate::model_link;
-use crate::mutation::{Outcome, desired_pod};
+use crate::mutation::testing::{Got, desired};
 use crate::names;
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION as KSERVE, Mode, Settings};
 
@@ -779,6 +779,7 @@ fn check_evaluate(pod: &Value, settings_doc: &Value, realistic: bool) -> Result<
             );
         }
         Verdict::Mutate { object, changes } => {
+            let object: serde_json::Value = serde_json::from_str(&object).unwrap();
             prop_assert!(valid, "mutated with invalid settings");
             prop_assert!(!changes.is_empty());
             let moves = settings.mode == Mode::NativeSidecar;
@@ -816,14 +817,14 @@ proptest! {
             Mode::NativeSidecar => true,
             Mode::Auto => matches!(nodes, Nodes::New),
         };
-        match desired_pod(&settings, pod.clone(), &cluster) {
-            Outcome::Unchanged => {}
-            Outcome::Unreadable(e) => {
+        match desired(&settings, pod.clone(), &cluster) {
+            Got::Unchanged => {}
+            Got::Unreadable(e) => {
                 prop_assert!(!well_formed(&settings, &pod), "well-formed pod unreadable: {}", e);
             }
-            Outcome::Mutated { pod: out, .. } => {
+            Got::Mutated { pod: out, .. } => {
                 assert_only_appended(&settings, &pod, &out, moves)?;
-                prop_assert_eq!(desired_pod(&settings, out, &cluster), Outcome::Unchanged);
+                prop_assert_eq!(desired(&settings, out, &cluster), Got::Unchanged);
             }
         }
     }
@@ -852,6 +853,7 @@ proptest! {
     fn arbitrary_objects_never_break_the_contract(object in json_value(), settings in settings(None)) {
         match evaluate_pod(&object, &settings) {
             Verdict::Mutate { object: out, .. } => {
+                let out: serde_json::Value = serde_json::from_str(&out).unwrap();
                 prop_assert!(object.is_object());
                 let settings = Settings::from_value(&settings);
                 assert_only_appended(&settings, &object, &out, settings.mode == Mode::NativeSidecar)?;
@@ -978,6 +980,7 @@ fn floats_in_the_pod_come_back_bit_for_bit() {
     let Verdict::Mutate { object, .. } = evaluate_pod(&pod, &json!({})) else {
         panic!("expected a mutation")
     };
+    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
     assert_eq!(object["metadata"], pod["metadata"]);
     assert_eq!(object["spec"]["containers"], pod["spec"]["containers"]);
 }

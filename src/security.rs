@@ -5,7 +5,9 @@
 //! admitted without it. No mutating webhook revisits a container we add, so
 //! it must be compliant as written.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+
+use crate::view::{PodView, SecurityView};
 
 /// What the pod says about security, as far as an added container cares.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,28 +22,23 @@ pub struct PodSecurity {
 }
 
 impl PodSecurity {
-    pub fn of(spec: &Map<String, Value>) -> PodSecurity {
-        let pod_sc = spec.get("securityContext");
-        let containers: Vec<&Value> = ["containers", "initContainers"]
+    pub fn of(pod: &PodView) -> PodSecurity {
+        let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+        let non_root =
+            |sc: Option<&SecurityView>| sc.and_then(|sc| sc.run_as_non_root) == Some(true);
+        let mut containers = pod
+            .containers()
             .iter()
-            .filter_map(|k| spec.get(*k).and_then(Value::as_array))
-            .flatten()
-            .collect();
+            .chain(pod.init_containers())
+            .peekable();
+        let any = containers.peek().is_some();
         PodSecurity {
-            pod_seccomp_profile: pod_sc
-                .and_then(|sc| sc.get("seccompProfile"))
-                .is_some_and(|p| !p.is_null()),
-            pod_run_as_non_root: run_as_non_root(pod_sc),
-            every_container_run_as_non_root: !containers.is_empty()
-                && containers
-                    .iter()
-                    .all(|c| run_as_non_root(c.get("securityContext"))),
+            pod_seccomp_profile: pod_sc.is_some_and(|sc| sc.seccomp_profile.is_some()),
+            pod_run_as_non_root: non_root(pod_sc),
+            every_container_run_as_non_root: any
+                && containers.all(|c| non_root(c.security_context.as_ref())),
         }
     }
-}
-
-fn run_as_non_root(sc: Option<&Value>) -> bool {
-    sc.and_then(|sc| sc.get("runAsNonRoot")) == Some(&Value::Bool(true))
 }
 
 /// The modelcar's securityContext (when the image came from one), with every
@@ -73,7 +70,8 @@ mod tests {
     use rstest::rstest;
 
     fn security(spec: Value) -> PodSecurity {
-        PodSecurity::of(spec.as_object().unwrap())
+        let pod = json!({"spec": spec});
+        PodSecurity::of(&PodView::from_value(&pod).unwrap())
     }
 
     #[rstest]

@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+#[cfg(test)]
 use serde_json::Value;
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,15 +37,26 @@ pub struct SpecView<'a> {
     pub init_containers: Option<Vec<ContainerView<'a>>>,
     #[serde(borrow)]
     pub ephemeral_containers: Option<Vec<ContainerView<'a>>>,
+    pub security_context: Option<SecurityView>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct ContainerView<'a> {
     #[serde(borrow)]
     pub name: Option<Str<'a>>,
     #[serde(borrow)]
     pub image: Option<Str<'a>>,
+    pub security_context: Option<SecurityView>,
+}
+
+/// What an added container's securityContext depends on (pod or container level).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecurityView {
+    pub run_as_non_root: Option<bool>,
+    /// Set (not null); its content does not matter here.
+    pub seccomp_profile: Option<IgnoredAny>,
 }
 
 /// Annotation keys and values in document order.
@@ -65,6 +77,7 @@ impl<'a> PodView<'a> {
         })
     }
 
+    #[cfg(test)]
     pub fn from_value(value: &'a Value) -> Result<PodView<'a>, String> {
         if !value.is_object() {
             return Err("the object is not a Pod: it is not a JSON object".into());

@@ -1,0 +1,223 @@
+//! Edits to the pod's own JSON text.
+//!
+//! The policy changes two lists and nothing else, so it writes its changes into
+//! the request's text instead of rebuilding the pod: every byte outside those
+//! lists reaches the host exactly as the API server sent it (unknown fields,
+//! `null`s, number spellings), and a mutation costs a scan of the pod rather
+//! than a parse into a tree and a serialization of it.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Where the lists the policy edits sit in the pod's text.
+pub struct PodText<'a> {
+    text: &'a str,
+    spec: &'a str,
+    containers: Option<&'a str>,
+    container_items: Vec<&'a str>,
+    init_containers: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct PodSpans<'a> {
+    #[serde(borrow)]
+    spec: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpecSpans<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    containers: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    init_containers: Option<&'a RawValue>,
+}
+
+/// `Some` whenever the key is there, `null` included: a `null` list is
+/// replaced, where a missing one is added (a second key would be invalid).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+impl<'a> PodText<'a> {
+    pub fn parse(text: &'a str) -> Result<PodText<'a>, String> {
+        let unreadable = |e: serde_json::Error| format!("the Pod could not be read: {e}");
+        let pod: PodSpans = serde_json::from_str(text).map_err(unreadable)?;
+        let spec = pod.spec.ok_or("the Pod has no spec")?.get();
+        if !spec.starts_with('{') {
+            return Err("the Pod's spec is not an object".into());
+        }
+        let spans: SpecSpans = serde_json::from_str(spec).map_err(unreadable)?;
+        let containers = spans.containers.map(RawValue::get).filter(|c| *c != "null");
+        let container_items = match containers {
+            Some(c) => serde_json::from_str::<Vec<&RawValue>>(c)
+                .map_err(unreadable)?
+                .into_iter()
+                .map(RawValue::get)
+                .collect(),
+            None => Vec::new(),
+        };
+        let init_containers = spans.init_containers.map(RawValue::get);
+        if init_containers.is_some_and(|i| !i.starts_with('[') && i != "null") {
+            return Err("the Pod's spec.initContainers is not a list".into());
+        }
+        Ok(PodText {
+            text,
+            spec,
+            containers,
+            container_items,
+            init_containers,
+        })
+    }
+
+    /// `spec.containers[index]` as an object.
+    pub fn container(&self, index: usize) -> Option<Map<String, Value>> {
+        let item = self.container_items.get(index)?;
+        serde_json::from_str(item).ok()
+    }
+
+    /// The pod with the containers at `removed` left out of `spec.containers`
+    /// and `appended` (JSON objects) added at the end of `spec.initContainers`.
+    pub fn edited(&self, removed: &[usize], appended: &[String]) -> String {
+        let mut out = String::with_capacity(
+            self.text.len() + appended.iter().map(String::len).sum::<usize>() + 32,
+        );
+        let mut edits: Vec<(usize, usize, String)> = Vec::with_capacity(2);
+        if let (Some(containers), false) = (self.containers, removed.is_empty()) {
+            let kept: Vec<&str> = (0..self.container_items.len())
+                .filter(|i| !removed.contains(i))
+                .map(|i| self.container_items[i])
+                .collect();
+            let start = self.offset(containers);
+            edits.push((
+                start,
+                start + containers.len(),
+                format!("[{}]", kept.join(",")),
+            ));
+        }
+        if !appended.is_empty() {
+            let items = appended.join(",");
+            edits.push(match self.init_containers {
+                Some(list) if list.starts_with('[') => {
+                    let end = self.offset(list) + list.len() - 1;
+                    let empty = list[1..list.len() - 1].trim().is_empty();
+                    (end, end, if empty { items } else { format!(",{items}") })
+                }
+                Some(null) => {
+                    let start = self.offset(null);
+                    (start, start + null.len(), format!("[{items}]"))
+                }
+                None => {
+                    let end = self.offset(self.spec) + self.spec.len() - 1;
+                    let empty = self.spec[1..self.spec.len() - 1].trim().is_empty();
+                    let comma = if empty { "" } else { "," };
+                    (end, end, format!("{comma}\"initContainers\":[{items}]"))
+                }
+            });
+        }
+        edits.sort_by_key(|e| e.0);
+        let mut at = 0;
+        for (start, end, replacement) in edits {
+            out.push_str(&self.text[at..start]);
+            out.push_str(&replacement);
+            at = end;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
+
+    /// Where `part`, a slice borrowed from the pod's text, starts in it.
+    fn offset(&self, part: &str) -> usize {
+        part.as_ptr() as usize - self.text.as_ptr() as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn edit(text: &str, removed: &[usize], appended: &[Value]) -> String {
+        let appended: Vec<String> = appended.iter().map(Value::to_string).collect();
+        PodText::parse(text).unwrap().edited(removed, &appended)
+    }
+
+    #[rstest]
+    #[case::no_list(
+        r#"{"spec":{"containers":[{"name":"a"}]}}"#,
+        r#"{"spec":{"containers":[{"name":"a"}],"initContainers":[{"n":1}]}}"#
+    )]
+    #[case::empty_spec(r#"{"spec":{}}"#, r#"{"spec":{"initContainers":[{"n":1}]}}"#)]
+    #[case::empty_spec_with_space(r#"{"spec":{ }}"#, r#"{"spec":{ "initContainers":[{"n":1}]}}"#)]
+    #[case::empty_list(
+        r#"{"spec":{"initContainers":[ ]}}"#,
+        r#"{"spec":{"initContainers":[ {"n":1}]}}"#
+    )]
+    #[case::null_list(
+        r#"{"spec":{"initContainers":null}}"#,
+        r#"{"spec":{"initContainers":[{"n":1}]}}"#
+    )]
+    #[case::after_existing(
+        r#"{"spec":{"initContainers":[{"name":"istio-init"}] ,"x":1}}"#,
+        r#"{"spec":{"initContainers":[{"name":"istio-init"},{"n":1}] ,"x":1}}"#
+    )]
+    #[case::pretty_printed(
+        "{\n  \"spec\": {\n    \"initContainers\": [\n      {}\n    ]\n  }\n}",
+        "{\n  \"spec\": {\n    \"initContainers\": [\n      {}\n    ,{\"n\":1}]\n  }\n}"
+    )]
+    fn appends_init_containers_in_place(#[case] text: &str, #[case] expected: &str) {
+        let out = edit(text, &[], &[json!({"n": 1})]);
+        assert_eq!(out, expected);
+        serde_json::from_str::<Value>(&out).unwrap();
+    }
+
+    #[test]
+    fn every_other_byte_survives() {
+        let text = r#"{"metadata":{"creationTimestamp":null,"x":1.0000000000000002e-300},"spec":{"z":"\u00e9","containers":[{"name":"s"},  {"name":"modelcar"}],"w":[1,2]},"status":{}}"#;
+        let out = edit(
+            text,
+            &[1],
+            &[json!({"name": "modelcar", "restartPolicy": "Always"})],
+        );
+        assert_eq!(
+            out,
+            r#"{"metadata":{"creationTimestamp":null,"x":1.0000000000000002e-300},"spec":{"z":"\u00e9","containers":[{"name":"s"}],"w":[1,2],"initContainers":[{"name":"modelcar","restartPolicy":"Always"}]},"status":{}}"#
+        );
+    }
+
+    #[rstest]
+    #[case::first(&[0], r#"[{"name":"b"},{"name":"c"}]"#)]
+    #[case::middle(&[1], r#"[{"name":"a"},{"name":"c"}]"#)]
+    #[case::two(&[0, 2], r#"[{"name":"b"}]"#)]
+    fn removes_containers(#[case] removed: &[usize], #[case] expected: &str) {
+        let text = r#"{"spec":{"containers":[{"name":"a"}, {"name":"b"}, {"name":"c"}]}}"#;
+        let out: Value = serde_json::from_str(&edit(text, removed, &[])).unwrap();
+        assert_eq!(
+            out["spec"]["containers"],
+            serde_json::from_str::<Value>(expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn reads_a_container() {
+        let pod = PodText::parse(r#"{"spec":{"containers":[{"name":"a","image":"i"}]}}"#).unwrap();
+        assert_eq!(pod.container(0).unwrap()["image"], "i");
+        assert!(pod.container(1).is_none());
+    }
+
+    #[rstest]
+    #[case::no_spec(r#"{"metadata":{}}"#, "the Pod has no spec")]
+    #[case::spec_not_object(r#"{"spec":[]}"#, "the Pod's spec is not an object")]
+    #[case::init_not_list(
+        r#"{"spec":{"initContainers":{}}}"#,
+        "spec.initContainers is not a list"
+    )]
+    #[case::duplicate_spec(r#"{"spec":{},"spec":{}}"#, "duplicate field `spec`")]
+    #[case::containers_not_list(r#"{"spec":{"containers":7}}"#, "the Pod could not be read")]
+    fn unreadable_pods(#[case] text: &str, #[case] message: &str) {
+        let e = PodText::parse(text).err().unwrap();
+        assert!(e.contains(message), "{e}");
+    }
+}
