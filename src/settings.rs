@@ -114,20 +114,12 @@ impl Settings {
                 ..Settings::default()
             };
         }
-        match serde_path_to_error::deserialize::<_, Document>(value) {
+        match Document::deserialize(value) {
             Ok(doc) => Settings::from(doc),
-            Err(e) => {
-                // Name the offending setting; serde alone names only the type.
-                let inner = e.inner().to_string();
-                let field = match e.path().to_string() {
-                    p if p == "." || inner.starts_with("unknown field") => "settings".to_string(),
-                    p => p,
-                };
-                Settings {
-                    unreadable: Some(format!("{field}: {inner}")),
-                    ..Settings::default()
-                }
-            }
+            Err(e) => Settings {
+                unreadable: Some(name_the_setting(value, e)),
+                ..Settings::default()
+            },
         }
     }
 
@@ -221,6 +213,23 @@ impl Settings {
             ),
             Some(_) => {}
         }
+    }
+}
+
+/// serde names the type that did not fit, not the setting: find the setting
+/// by reading each one alone.
+fn name_the_setting(value: &Value, error: serde_json::Error) -> String {
+    let culprit = value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .find_map(|(key, v)| {
+            let alone = Value::Object(Map::from_iter([(key.clone(), v.clone())]));
+            Document::deserialize(&alone).err().map(|e| (key, e))
+        });
+    match culprit {
+        Some((key, e)) if !e.to_string().starts_with("unknown field") => format!("{key}: {e}"),
+        _ => format!("settings: {error}"),
     }
 }
 
@@ -422,7 +431,7 @@ mod tests {
     #[case::unknown_field(json!({"initContainerNames": "x"}), "unknown field `initContainerNames`")]
     #[case::unknown_mode(json!({"mode": "sidecar"}), "unknown variant `sidecar`")]
     #[case::wrong_type(json!({"command": "true"}), "command: invalid type: string \"true\", expected a sequence")]
-    #[case::wrong_nested_type(json!({"modelcarContainerNames": ["modelcar", 3]}), "modelcarContainerNames[1]: invalid type: integer `3`")]
+    #[case::wrong_nested_type(json!({"modelcarContainerNames": ["modelcar", 3]}), "modelcarContainerNames: invalid type: integer `3`, expected a string")]
     #[case::not_an_object(json!([1]), "settings must be a map of setting names to values, not [1]")]
     #[case::no_source(
         json!({"modelcarContainerNames": [], "storageUriAnnotations": []}),

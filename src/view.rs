@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-#[cfg(test)]
 use serde_json::Value;
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,24 +65,15 @@ pub struct Annotations<'a>(pub Vec<(Cow<'a, str>, Cow<'a, str>)>);
 impl<'a> PodView<'a> {
     /// Reads the view from request bytes; the error names the offending field.
     pub fn from_json(json: &'a str) -> Result<PodView<'a>, String> {
-        // The plain parse is the fast path; the path-tracking one only runs
-        // to explain a failure.
-        serde_json::from_str(json).map_err(|_| {
-            let mut de = serde_json::Deserializer::from_str(json);
-            match serde_path_to_error::deserialize::<_, PodView>(&mut de) {
-                Err(e) => describe(e.path().to_string(), e.inner()),
-                Ok(_) => "the pod is not valid JSON".to_string(),
-            }
+        serde_json::from_str(json).map_err(|e| match serde_json::from_str::<Value>(json) {
+            Ok(pod) => explain(&pod, &e),
+            Err(e) => format!("the object is not a Pod: {e}"),
         })
     }
 
     #[cfg(test)]
     pub fn from_value(value: &'a Value) -> Result<PodView<'a>, String> {
-        if !value.is_object() {
-            return Err("the object is not a Pod: it is not a JSON object".into());
-        }
-        serde_path_to_error::deserialize(value)
-            .map_err(|e| describe(e.path().to_string(), e.inner()))
+        PodView::deserialize(value).map_err(|e| explain(value, &e))
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
@@ -126,12 +116,83 @@ impl<'a> PodView<'a> {
     }
 }
 
-fn describe(path: String, e: &impl fmt::Display) -> String {
-    if path == "." {
-        format!("the object is not a Pod: {e}")
-    } else {
-        format!("the Pod's {path} is malformed: {e}")
+/// Why a pod does not fit the view, naming the field: serde's own error
+/// names only the type it expected.
+fn explain(pod: &Value, error: &serde_json::Error) -> String {
+    let Some(pod) = pod.as_object() else {
+        return "the object is not a Pod: it is not a JSON object".into();
+    };
+    let found = malformed_metadata(pod.get("metadata")).or_else(|| malformed_spec(pod.get("spec")));
+    match found {
+        Some((path, expected)) => format!("the Pod's {path} is malformed: expected {expected}"),
+        None => format!("the object is not a Pod: {error}"),
     }
+}
+
+type Malformed = Option<(String, &'static str)>;
+
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
+fn malformed_metadata(metadata: Option<&Value>) -> Malformed {
+    let metadata = present(metadata)?;
+    let Some(metadata) = metadata.as_object() else {
+        return Some(("metadata".into(), "an object"));
+    };
+    let annotations = present(metadata.get("annotations"))?;
+    let Some(annotations) = annotations.as_object() else {
+        return Some(("metadata.annotations".into(), "a map of strings"));
+    };
+    annotations
+        .iter()
+        .find(|(_, v)| !v.is_string())
+        .map(|(k, _)| (format!("metadata.annotations.{k}"), "a string"))
+}
+
+fn malformed_spec(spec: Option<&Value>) -> Malformed {
+    let spec = present(spec)?;
+    let Some(spec) = spec.as_object() else {
+        return Some(("spec".into(), "an object"));
+    };
+    if let Some(found) = malformed_security("spec.securityContext", spec.get("securityContext")) {
+        return Some(found);
+    }
+    ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .find_map(|list| malformed_containers(list, spec.get(*list)))
+}
+
+fn malformed_containers(list: &str, containers: Option<&Value>) -> Malformed {
+    let containers = present(containers)?;
+    let Some(containers) = containers.as_array() else {
+        return Some((format!("spec.{list}"), "a list"));
+    };
+    containers.iter().enumerate().find_map(|(i, c)| {
+        let Some(c) = c.as_object() else {
+            return Some((format!("spec.{list}[{i}]"), "an object"));
+        };
+        ["name", "image"]
+            .iter()
+            .find(|f| present(c.get(**f)).is_some_and(|v| !v.is_string()))
+            .map(|f| (format!("spec.{list}[{i}].{f}"), "a string"))
+            .or_else(|| {
+                malformed_security(
+                    &format!("spec.{list}[{i}].securityContext"),
+                    c.get("securityContext"),
+                )
+            })
+    })
+}
+
+fn malformed_security(path: &str, sc: Option<&Value>) -> Malformed {
+    let sc = present(sc)?;
+    let Some(sc) = sc.as_object() else {
+        return Some((path.into(), "an object"));
+    };
+    present(sc.get("runAsNonRoot"))
+        .filter(|v| !v.is_boolean())
+        .map(|_| (format!("{path}.runAsNonRoot"), "a boolean"))
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
