@@ -1,7 +1,5 @@
 //! The mutation as a pure function: (settings, pod) -> the desired pod.
 
-use serde_json::Value;
-
 use crate::cluster::{self, Cluster};
 use crate::kubelet::MinorVersion;
 use crate::model_images::{self, ModelImage, Origin, Plan};
@@ -51,17 +49,13 @@ pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Out
                 "the Pod's spec.containers[{index}] cannot be read"
             ));
         };
-        let name = modelcar
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let (sidecar, note) = sidecar::from_modelcar(settings, modelcar);
+        let name = modelcar.read::<String>("name").unwrap_or_default();
+        let (sidecar, note) = sidecar::from_modelcar(settings, &modelcar);
         changes.push(format!(
             "moved modelcar {name} into the init containers as a native sidecar"
         ));
         changes.extend(note);
-        appended.push(sidecar.to_string());
+        appended.push(sidecar);
     }
     if appended.is_empty() {
         return Outcome::Unchanged;
@@ -127,9 +121,13 @@ fn prefetch_containers(
             "added init container {name} to pre-pull {} (from {source})",
             m.image
         ));
-        let container =
-            prefetch_container::build(settings, name, m.image, modelcar.as_ref(), &security);
-        containers.push(container.to_string());
+        containers.push(prefetch_container::build(
+            settings,
+            name,
+            m.image,
+            modelcar.as_ref(),
+            &security,
+        ));
     }
     containers
 }
@@ -138,6 +136,7 @@ fn prefetch_containers(
 #[cfg(test)]
 pub mod testing {
     use super::*;
+    use serde_json::Value;
 
     #[derive(Debug, PartialEq)]
     pub enum Got {
@@ -164,6 +163,7 @@ mod tests {
     use super::*;
     use crate::cluster::tests::FakeCluster;
     use rstest::rstest;
+    use serde_json::Value;
     use serde_json::json;
 
     const KSERVE: &str = "internal.serving.kserve.io/storage-initializer-sourceuri";
@@ -206,13 +206,16 @@ mod tests {
         expected["spec"]["initContainers"]
             .as_array_mut()
             .unwrap()
-            .push(prefetch_container::build(
-                &Settings::default(),
-                "modelcar-prefetch".into(),
-                "m:1",
-                None,
-                &PodSecurity::default(),
-            ));
+            .push(
+                serde_json::from_str(&prefetch_container::build(
+                    &Settings::default(),
+                    "modelcar-prefetch".into(),
+                    "m:1",
+                    None,
+                    &PodSecurity::default(),
+                ))
+                .unwrap(),
+            );
         assert_eq!(out, expected);
         assert_eq!(
             changes,

@@ -7,8 +7,9 @@
 //! than a parse into a tree and a serialization of it.
 
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 /// Where the lists the policy edits sit in the pod's text.
 pub struct PodText<'a> {
@@ -71,10 +72,9 @@ impl<'a> PodText<'a> {
         })
     }
 
-    /// `spec.containers[index]` as an object.
-    pub fn container(&self, index: usize) -> Option<Map<String, Value>> {
-        let item = self.container_items.get(index)?;
-        serde_json::from_str(item).ok()
+    /// `spec.containers[index]`, field by field.
+    pub fn container(&self, index: usize) -> Option<Fields<'a>> {
+        Fields::parse(self.container_items.get(index)?)
     }
 
     /// The pod with the containers at `removed` left out of `spec.containers`
@@ -130,6 +130,72 @@ impl<'a> PodText<'a> {
     /// Where `part`, a slice borrowed from the pod's text, starts in it.
     fn offset(&self, part: &str) -> usize {
         part.as_ptr() as usize - self.text.as_ptr() as usize
+    }
+}
+
+/// An object's fields in document order: decoded keys, values as their text.
+#[derive(Default)]
+pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    pub fn parse(object: &'a str) -> Option<Fields<'a>> {
+        serde_json::from_str(object).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.get())
+    }
+
+    /// A field read as `T`; `None` when absent or of another shape.
+    pub fn read<T: Deserialize<'a>>(&self, key: &str) -> Option<T> {
+        serde_json::from_str(self.raw(key)?).ok()
+    }
+
+    /// The object with `set` (key, JSON text) replacing or adding fields;
+    /// every other field is written back as it was.
+    pub fn with(&self, set: &[(&str, String)]) -> String {
+        let mut out = String::from("{");
+        let kept = self
+            .0
+            .iter()
+            .filter(|(k, _)| !set.iter().any(|(s, _)| s == k));
+        for (key, value) in kept
+            .map(|(k, v)| (k.as_str(), v.get()))
+            .chain(set.iter().map(|(k, v)| (*k, v.as_str())))
+        {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&Value::from(key).to_string());
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
+        out
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Entries)
     }
 }
 
@@ -203,8 +269,31 @@ mod tests {
     #[test]
     fn reads_a_container() {
         let pod = PodText::parse(r#"{"spec":{"containers":[{"name":"a","image":"i"}]}}"#).unwrap();
-        assert_eq!(pod.container(0).unwrap()["image"], "i");
+        assert_eq!(
+            pod.container(0).unwrap().read::<String>("image").as_deref(),
+            Some("i")
+        );
         assert!(pod.container(1).is_none());
+    }
+
+    #[test]
+    fn fields_are_written_back_verbatim() {
+        let text =
+            r#"{"name":"m","x":1.0000000000000002e-300, "a\"b":[1 ,2],"restartPolicy":"Never"}"#;
+        let fields = Fields::parse(text).unwrap();
+        assert_eq!(fields.raw("x"), Some("1.0000000000000002e-300"));
+        assert_eq!(
+            fields.read::<String>("restartPolicy").as_deref(),
+            Some("Never")
+        );
+        assert_eq!(
+            fields.with(&[
+                ("restartPolicy", r#""Always""#.into()),
+                ("startupProbe", "{}".into())
+            ]),
+            r#"{"name":"m","x":1.0000000000000002e-300,"a\"b":[1 ,2],"restartPolicy":"Always","startupProbe":{}}"#
+        );
+        assert!(Fields::parse("[1]").is_none());
     }
 
     #[rstest]

@@ -1,71 +1,77 @@
 //! The init container that makes the kubelet pull a model image.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::image;
+use crate::pod_text::Fields;
 use crate::security::{self, PodSecurity};
 use crate::settings::Settings;
 
 /// KServe's own modelcar requests and limits: tiny, and present, so that a
 /// ResourceQuota that demands requests and limits admits the pod.
-fn kserve_modelcar_resources() -> Value {
-    json!({
-        "requests": {"cpu": "10m", "memory": "15Mi"},
-        "limits": {"cpu": "10m", "memory": "15Mi"}
-    })
-}
+const KSERVE_MODELCAR_RESOURCES: &str =
+    r#"{"requests":{"cpu":"10m","memory":"15Mi"},"limits":{"cpu":"10m","memory":"15Mi"}}"#;
 
-/// `modelcar` is the container the image came from, if it came from one.
+/// The container as JSON text. `modelcar` is the container the image came
+/// from, if it came from one; its resources are copied as written.
 pub fn build(
     settings: &Settings,
     name: String,
     image: &str,
-    modelcar: Option<&Map<String, Value>>,
+    modelcar: Option<&Fields>,
     pod: &PodSecurity,
-) -> Value {
-    let from_modelcar = |key: &str| modelcar.and_then(|m| m.get(key));
-    let pull_policy = from_modelcar("imagePullPolicy")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| image::default_pull_policy(image));
-    let resources = settings
-        .resources
-        .clone()
-        .or_else(|| {
-            from_modelcar("resources")
-                .filter(|r| r.as_object().is_some_and(|r| !r.is_empty()))
-                .cloned()
-        })
-        .unwrap_or_else(kserve_modelcar_resources);
-    let security_context = settings
-        .security_context
-        .clone()
-        .unwrap_or_else(|| security::hardened(from_modelcar("securityContext"), pod));
-    json!({
-        "name": name,
-        "image": image,
-        "command": settings.command,
-        "imagePullPolicy": pull_policy,
-        "resources": resources,
-        "securityContext": security_context,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    })
+) -> String {
+    let pull_policy = modelcar
+        .and_then(|m| m.read::<String>("imagePullPolicy"))
+        .unwrap_or_else(|| image::default_pull_policy(image).to_string());
+    let resources = match &settings.resources {
+        Some(r) => r.to_string(),
+        None => modelcar
+            .and_then(|m| m.raw("resources"))
+            .filter(|r| Fields::parse(r).is_some_and(|f| !f.is_empty()))
+            .unwrap_or(KSERVE_MODELCAR_RESOURCES)
+            .to_string(),
+    };
+    let security_context = match &settings.security_context {
+        Some(sc) => sc.clone(),
+        None => {
+            let own = modelcar.and_then(|m| m.read::<Value>("securityContext"));
+            security::hardened(own.as_ref(), pod)
+        }
+    };
+    let text = |v: Value| v.to_string();
+    Fields::default().with(&[
+        ("name", text(name.into())),
+        ("image", text(image.into())),
+        ("command", text(settings.command.clone().into())),
+        ("imagePullPolicy", text(pull_policy.into())),
+        ("resources", resources),
+        ("securityContext", text(security_context)),
+        (
+            "terminationMessagePolicy",
+            r#""FallbackToLogsOnError""#.into(),
+        ),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+    use serde_json::json;
 
     fn container(settings: Value, image: &str, modelcar: Option<Value>) -> Value {
         let settings = Settings::from_value(&settings);
-        let modelcar = modelcar.as_ref().and_then(Value::as_object);
-        build(
+        let modelcar_text = modelcar.map(|m| m.to_string());
+        let modelcar = modelcar_text.as_deref().and_then(Fields::parse);
+        let text = build(
             &settings,
             "modelcar-prefetch".into(),
             image,
-            modelcar,
+            modelcar.as_ref(),
             &PodSecurity::default(),
-        )
+        );
+        serde_json::from_str(&text).unwrap()
     }
 
     #[test]

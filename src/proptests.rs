@@ -968,9 +968,10 @@ proptest! {
 
 // -------------------------------------------------------------- regressions
 
-/// Found by `arbitrary_objects_never_break_the_contract`: without serde_json's
-/// `float_roundtrip`, the policy read `-1.830693223359938e+169` one ulp off
-/// and returned it so; the host's diff then turned it into a `replace`.
+/// Found by `arbitrary_objects_never_break_the_contract` when the mutation
+/// re-serialized the pod: `-1.830693223359938e+169` came back one ulp off and
+/// the host's diff turned it into a `replace`. The pod's text is now written
+/// back as sent (`pod_text`); this keeps it so.
 #[test]
 fn floats_in_the_pod_come_back_bit_for_bit() {
     let pod = json!({

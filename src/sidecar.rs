@@ -5,27 +5,27 @@
 use serde_json::{Map, Value};
 
 use crate::model_link;
+use crate::pod_text::Fields;
 use crate::settings::Settings;
 
-/// The modelcar as a native sidecar, and a log line when it gets no probe.
-pub fn from_modelcar(
-    settings: &Settings,
-    mut modelcar: Map<String, Value>,
-) -> (Value, Option<String>) {
-    modelcar.insert("restartPolicy".into(), Value::String("Always".into()));
+/// The modelcar as a native sidecar (JSON text), and a log line when it gets
+/// no probe. Every field it had is written back as it was.
+pub fn from_modelcar(settings: &Settings, modelcar: &Fields) -> (String, Option<String>) {
+    let mut set = vec![("restartPolicy", r#""Always""#.to_string())];
     let mut note = None;
     if let Some(probe) = &settings.startup_probe {
-        modelcar.insert("startupProbe".into(), probe.clone());
-    } else if !modelcar.contains_key("startupProbe") {
-        match model_link::link_path(&modelcar) {
-            Some(path) => {
-                modelcar.insert("startupProbe".into(), model_link::startup_probe(&path));
-            }
+        set.push(("startupProbe", probe.to_string()));
+    } else if modelcar.raw("startupProbe").is_none() {
+        let command: Map<String, Value> = ["command", "args"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), modelcar.read::<Value>(k)?)))
+            .collect();
+        match model_link::link_path(&command) {
+            Some(path) => set.push(("startupProbe", model_link::startup_probe(&path).to_string())),
             None => {
                 let name = modelcar
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("modelcar");
+                    .read::<String>("name")
+                    .unwrap_or_else(|| "modelcar".into());
                 note = Some(format!(
                     "native sidecar {name} gets no startup probe: its command does not show where it \
                      links the model; set the startupProbe setting to wait for it"
@@ -33,13 +33,20 @@ pub fn from_modelcar(
             }
         }
     }
-    (Value::Object(modelcar), note)
+    (modelcar.with(&set), note)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `from_modelcar` over values: the modelcar as JSON text in, the sidecar parsed out.
+    fn sidecar(settings: &Settings, modelcar: Map<String, Value>) -> (Value, Option<String>) {
+        let text = Value::Object(modelcar).to_string();
+        let (out, note) = from_modelcar(settings, &Fields::parse(&text).unwrap());
+        (serde_json::from_str(&out).unwrap(), note)
+    }
 
     fn kserve_modelcar() -> Map<String, Value> {
         json!({
@@ -58,7 +65,7 @@ mod tests {
 
     #[test]
     fn keeps_everything_and_adds_restart_policy_and_probe() {
-        let (sidecar, note) = from_modelcar(&Settings::default(), kserve_modelcar());
+        let (sidecar, note) = sidecar(&Settings::default(), kserve_modelcar());
         let mut expected = Value::Object(kserve_modelcar());
         expected["restartPolicy"] = json!("Always");
         expected["startupProbe"] = model_link::startup_probe("/mnt/models");
@@ -70,7 +77,7 @@ mod tests {
     fn probe_setting_overrides() {
         let probe = json!({"exec": {"command": ["true"]}});
         let settings = Settings::from_value(&json!({"startupProbe": probe}));
-        let (sidecar, _) = from_modelcar(&settings, kserve_modelcar());
+        let (sidecar, _) = sidecar(&settings, kserve_modelcar());
         assert_eq!(sidecar["startupProbe"], probe);
     }
 
@@ -78,7 +85,7 @@ mod tests {
     fn own_probe_is_kept() {
         let mut modelcar = kserve_modelcar();
         modelcar.insert("startupProbe".into(), json!({"tcpSocket": {"port": 1}}));
-        let (sidecar, note) = from_modelcar(&Settings::default(), modelcar);
+        let (sidecar, note) = sidecar(&Settings::default(), modelcar);
         assert_eq!(sidecar["startupProbe"], json!({"tcpSocket": {"port": 1}}));
         assert_eq!(note, None);
     }
@@ -87,11 +94,26 @@ mod tests {
     fn unknown_command_gets_no_probe_and_a_reason() {
         let mut modelcar = kserve_modelcar();
         modelcar.insert("args".into(), json!(["serve-model"]));
-        let (sidecar, note) = from_modelcar(&Settings::default(), modelcar);
+        let (sidecar, note) = sidecar(&Settings::default(), modelcar);
         assert!(sidecar.get("startupProbe").is_none());
         assert!(
             note.unwrap()
                 .contains("native sidecar modelcar gets no startup probe")
         );
+    }
+
+    #[test]
+    fn values_are_written_back_byte_for_byte() {
+        let text = r#"{"name":"modelcar","x-weight":2.2250738585072014e-308,"restartPolicy":"Never","args":["sh","-c","ln -s /proc/$$$$/root/models /mnt/models && sleep infinity"]}"#;
+        let (out, _) = from_modelcar(&Settings::default(), &Fields::parse(text).unwrap());
+        assert!(
+            out.starts_with(r#"{"name":"modelcar","x-weight":2.2250738585072014e-308,"args":"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""restartPolicy":"Always","startupProbe":"#),
+            "{out}"
+        );
+        assert!(!out.contains("Never"));
     }
 }
