@@ -1,8 +1,6 @@
 //! Container names: the patterns that find modelcars, and fresh names for
 //! the containers this policy adds.
 
-use std::collections::HashSet;
-
 /// Kubernetes' limit for a container name (a DNS-1123 label).
 pub const MAX_NAME_LEN: usize = 63;
 
@@ -40,8 +38,10 @@ pub fn is_kserve_init_name(name: &str) -> bool {
 }
 
 /// Hands out `base`, `base-1`, `base-2`, ... skipping names the pod already uses.
+/// A list, not a hash set: pods hold tens of names, and a hash set would add
+/// its hasher and its random seed to the module.
 pub struct NameAllocator<'a> {
-    taken: HashSet<&'a str>,
+    taken: Vec<&'a str>,
     next_suffix: usize,
     issued: Vec<String>,
 }
@@ -66,7 +66,7 @@ impl<'a> NameAllocator<'a> {
             if candidate.len() > MAX_NAME_LEN {
                 return None;
             }
-            if !self.taken.contains(candidate.as_str()) && !self.issued.contains(&candidate) {
+            if !self.taken.contains(&candidate.as_str()) && !self.issued.contains(&candidate) {
                 self.issued.push(candidate.clone());
                 return Some(candidate);
             }

@@ -116,7 +116,10 @@ impl<'a> PodText<'a> {
                 }
             });
         }
-        edits.sort_by_key(|e| e.0);
+        // The containers list may come after the init containers in the text.
+        if edits.len() == 2 && edits[0].0 > edits[1].0 {
+            edits.swap(0, 1);
+        }
         let mut at = 0;
         for (start, end, replacement) in edits {
             out.push_str(&self.text[at..start]);

@@ -1,7 +1,8 @@
 //! Kubernetes resource quantities ("10m", "15Mi", "1e3", "0.5").
 
 /// The quantity's value in base units, or `None` when Kubernetes would not
-/// accept it as a resource quantity (negative amounts included).
+/// accept it as a resource quantity (negative amounts included). Digits are
+/// read by hand: `f64::from_str` would add its tables to the module.
 pub fn parse(s: &str) -> Option<f64> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
@@ -13,8 +14,12 @@ pub fn parse(s: &str) -> Option<f64> {
     if (whole.is_empty() && frac.is_empty()) || !digits_ok(whole) || !digits_ok(frac) {
         return None;
     }
-    let value: f64 = number.parse().ok()?;
-    Some(value * multiplier(suffix)?)
+    let mantissa = whole
+        .bytes()
+        .chain(frac.bytes())
+        .fold(0f64, |m, d| m * 10.0 + f64::from(d - b'0'));
+    let scale = 10f64.powi(-i32::try_from(frac.len()).ok()?);
+    Some(mantissa * scale * multiplier(suffix)?)
 }
 
 fn multiplier(suffix: &str) -> Option<f64> {
@@ -47,7 +52,12 @@ fn exponent(suffix: &str) -> Option<f64> {
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    Some(10f64.powi(e.parse::<i32>().ok()?))
+    let magnitude: i32 = digits.parse().ok()?;
+    Some(10f64.powi(if e.starts_with('-') {
+        -magnitude
+    } else {
+        magnitude
+    }))
 }
 
 #[cfg(test)]
