@@ -67,7 +67,7 @@ pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Out
 }
 
 /// The plan for the configured mode, and a log line when `auto` fell back.
-pub fn plan_for_mode<'a>(
+fn plan_for_mode<'a>(
     settings: &'a Settings,
     view: &'a PodView<'a>,
     cluster: &dyn Cluster,
@@ -100,10 +100,10 @@ fn prefetch_containers(
     changes: &mut Vec<String>,
 ) -> Vec<String> {
     let security = PodSecurity::of(view);
-    let mut names = NameAllocator::new(view.container_names());
+    let mut names = NameAllocator::new(&settings.init_container_name, view.container_names());
     let mut containers = Vec::with_capacity(wanted.len());
     for m in wanted {
-        let Some(name) = names.next(&settings.init_container_name) else {
+        let Some(name) = names.next() else {
             changes.push(format!(
                 "no free init container name is left for image {}; it is not pre-pulled",
                 m.image

@@ -41,33 +41,33 @@ pub fn is_kserve_init_name(name: &str) -> bool {
 /// A list, not a hash set: pods hold tens of names, and a hash set would add
 /// its hasher and its random seed to the module.
 pub struct NameAllocator<'a> {
+    base: &'a str,
     taken: Vec<&'a str>,
     next_suffix: usize,
-    issued: Vec<String>,
 }
 
 impl<'a> NameAllocator<'a> {
-    pub fn new(taken: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new(base: &'a str, taken: impl IntoIterator<Item = &'a str>) -> Self {
         NameAllocator {
+            base,
             taken: taken.into_iter().collect(),
             next_suffix: 0,
-            issued: Vec::new(),
         }
     }
 
     /// `None` once the names would no longer fit in a container name.
-    pub fn next(&mut self, base: &str) -> Option<String> {
+    pub fn next(&mut self) -> Option<String> {
         loop {
             let candidate = match self.next_suffix {
-                0 => base.to_string(),
-                n => format!("{base}-{n}"),
+                0 => self.base.to_string(),
+                n => format!("{}-{n}", self.base),
             };
             self.next_suffix += 1;
             if candidate.len() > MAX_NAME_LEN {
                 return None;
             }
-            if !self.taken.contains(&candidate.as_str()) && !self.issued.contains(&candidate) {
-                self.issued.push(candidate.clone());
+            // Suffixes only grow, so a candidate is never handed out twice.
+            if !self.taken.contains(&candidate.as_str()) {
                 return Some(candidate);
             }
         }
@@ -114,21 +114,18 @@ mod tests {
 
     #[test]
     fn allocator_skips_taken_names_and_numbers_further_ones() {
-        let mut a = NameAllocator::new(["modelcar-prefetch", "modelcar-prefetch-2"]);
-        assert_eq!(
-            a.next("modelcar-prefetch").as_deref(),
-            Some("modelcar-prefetch-1")
+        let mut a = NameAllocator::new(
+            "modelcar-prefetch",
+            ["modelcar-prefetch", "modelcar-prefetch-2"],
         );
-        assert_eq!(
-            a.next("modelcar-prefetch").as_deref(),
-            Some("modelcar-prefetch-3")
-        );
+        assert_eq!(a.next().as_deref(), Some("modelcar-prefetch-1"));
+        assert_eq!(a.next().as_deref(), Some("modelcar-prefetch-3"));
     }
 
     #[test]
     fn allocator_stops_before_exceeding_the_name_limit() {
         let base = "a".repeat(62);
-        let mut a = NameAllocator::new([base.as_str()]);
-        assert_eq!(a.next(&base), None);
+        let mut a = NameAllocator::new(&base, [base.as_str()]);
+        assert_eq!(a.next(), None);
     }
 }

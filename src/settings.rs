@@ -5,8 +5,6 @@
 //! "invalid, because ..." with our message instead of a serde dump of the
 //! whole payload, and a `validate` call can never be refused over settings.
 
-use std::fmt;
-
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -128,7 +126,7 @@ impl Settings {
         if let Some(e) = &self.unreadable {
             return vec![e.clone()];
         }
-        let mut out = Problems::default();
+        let mut out = Vec::new();
         self.check_sources(&mut out);
         self.check_init_container_name(&mut out);
         self.check_command(&mut out);
@@ -147,10 +145,10 @@ impl Settings {
                 self.native_sidecar_min_kubelet_version
             ));
         }
-        out.0
+        out
     }
 
-    fn check_sources(&self, out: &mut Problems) {
+    fn check_sources(&self, out: &mut Vec<String>) {
         if self.modelcar_container_names.is_empty() && self.storage_uri_annotations.is_empty() {
             out.push(
                 "modelcarContainerNames and storageUriAnnotations are both empty: \
@@ -180,7 +178,7 @@ impl Settings {
         }
     }
 
-    fn check_init_container_name(&self, out: &mut Problems) {
+    fn check_init_container_name(&self, out: &mut Vec<String>) {
         let name = &self.init_container_name;
         if !names::is_dns1123_label(name) {
             out.push(format!(
@@ -202,7 +200,7 @@ impl Settings {
         }
     }
 
-    fn check_command(&self, out: &mut Problems) {
+    fn check_command(&self, out: &mut Vec<String>) {
         match self.command.first() {
             None => out.push(
                 "command is empty; give the program to run, for example [\"sh\", \"-c\", \"true\"]"
@@ -251,17 +249,8 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
     }
 }
 
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn push(&mut self, p: String) {
-        self.0.push(p);
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::InitContainer => "initContainer",
             Mode::NativeSidecar => "nativeSidecar",
@@ -298,7 +287,7 @@ const PROBE_FIELDS: &[&str] = &[
     "timeoutSeconds",
 ];
 
-fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Problems) {
+fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Vec<String>) {
     let Some(map) = value.as_object() else {
         out.push(format!("{field} must be an object"));
         return;
@@ -313,7 +302,7 @@ fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Probl
     }
 }
 
-fn check_resources(value: &Value, out: &mut Problems) {
+fn check_resources(value: &Value, out: &mut Vec<String>) {
     let Some(map) = value.as_object() else {
         out.push(
             "resources must be an object such as {\"requests\": {\"cpu\": \"10m\"}, \"limits\": {...}}"
@@ -346,7 +335,7 @@ fn check_resources(value: &Value, out: &mut Problems) {
     check_requests_within_limits(map, out);
 }
 
-fn check_requests_within_limits(map: &Map<String, Value>, out: &mut Problems) {
+fn check_requests_within_limits(map: &Map<String, Value>, out: &mut Vec<String>) {
     let (Some(requests), Some(limits)) = (
         map.get("requests").and_then(Value::as_object),
         map.get("limits").and_then(Value::as_object),
