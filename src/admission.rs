@@ -1,8 +1,8 @@
 //! From the raw `validate` payload to a verdict.
 //!
 //! The request is read in two steps: first the envelope, skipping the object,
-//! then only the pod fields the decision needs. The whole pod is parsed into
-//! a `serde_json::Value` only when it is going to be changed.
+//! then only the pod fields the decision needs. The pod is never parsed into
+//! a tree: a change is written into its text (`pod_text`).
 
 use std::borrow::Cow;
 

@@ -208,7 +208,7 @@ fn original_with_sidecars(name: &str, moved: &[usize], link: &str) -> Value {
     sidecars.reverse();
     for s in &mut sidecars {
         s["restartPolicy"] = json!("Always");
-        s["startupProbe"] = crate::model_link::startup_probe(link);
+        s["startupProbe"] = serde_json::from_str(&crate::model_link::startup_probe(link)).unwrap();
     }
     let spec = pod["spec"].as_object_mut().unwrap();
     let init = spec.entry("initContainers").or_insert_with(|| json!([]));

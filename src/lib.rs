@@ -11,6 +11,7 @@ use wapc_guest::{CallResult, register_function};
 mod admission;
 mod cluster;
 mod image;
+mod json_text;
 mod kubelet;
 mod model_images;
 mod model_link;

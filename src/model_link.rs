@@ -5,16 +5,21 @@
 //! `<path>` is what the model server reads, so a native sidecar is "started"
 //! once that link exists.
 
-use serde_json::{Map, Value, json};
+use crate::json_text::{self, Fields};
 
 /// The link path, when the command creates exactly the usual link.
-pub fn link_path(container: &Map<String, Value>) -> Option<String> {
-    let words: Vec<&str> = ["command", "args"]
-        .iter()
-        .filter_map(|k| container.get(*k).and_then(Value::as_array))
-        .flatten()
-        .map(|w| w.as_str())
-        .collect::<Option<_>>()?;
+pub fn link_path(container: &Fields) -> Option<String> {
+    let mut words: Vec<String> = Vec::new();
+    for key in ["command", "args"] {
+        // A field that is not a list is not a command line; a list with
+        // anything but strings in it is one this reader cannot follow.
+        let Some(items) = container.raw(key).and_then(json_text::items) else {
+            continue;
+        };
+        for item in items {
+            words.push(json_text::parse(item).ok()?);
+        }
+    }
     let script = words
         .iter()
         .position(|w| *w == "-c")
@@ -24,13 +29,12 @@ pub fn link_path(container: &Map<String, Value>) -> Option<String> {
         .find_map(|command| ln_target(command))
 }
 
-/// A startup probe that passes once `path` exists and resolves.
-pub fn startup_probe(path: &str) -> Value {
-    json!({
-        "exec": {"command": ["sh", "-c", format!("test -e {}", single_quoted(path))]},
-        "periodSeconds": 1,
-        "failureThreshold": 120,
-    })
+/// A startup probe that passes once `path` exists and resolves, as JSON text.
+pub fn startup_probe(path: &str) -> String {
+    let test = json_text::quoted(&format!("test -e {}", single_quoted(path)));
+    format!(
+        r#"{{"exec":{{"command":["sh","-c",{test}]}},"periodSeconds":1,"failureThreshold":120}}"#
+    )
 }
 
 fn ln_target(words: &[String]) -> Option<String> {
@@ -101,9 +105,14 @@ fn single_quoted(s: &str) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+    use serde_json::{Value, json};
 
     fn path(container: Value) -> Option<String> {
-        link_path(container.as_object().unwrap())
+        link_path(&Fields::parse(&container.to_string()).unwrap())
+    }
+
+    fn probe(path: &str) -> Value {
+        serde_json::from_str(&startup_probe(path)).unwrap()
     }
 
     #[rstest]
@@ -124,6 +133,7 @@ mod tests {
     #[case::variable_in_link(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models $DIR/models && sleep infinity"]}), None)]
     #[case::unbalanced_quote(json!({"args": ["sh", "-c", "ln -s /proc/$$$$/root/models '/mnt/models && sleep infinity"]}), None)]
     #[case::non_string_arg(json!({"args": ["sh", "-c", 5]}), None)]
+    #[case::command_not_a_list(json!({"command": "sh", "args": ["sh", "-c", "ln -s /proc/$$$$/root/models /mnt/models"]}), Some("/mnt/models"))]
     fn derives_the_link_path(#[case] container: Value, #[case] expected: Option<&str>) {
         assert_eq!(path(container).as_deref(), expected);
     }
@@ -131,15 +141,24 @@ mod tests {
     #[test]
     fn probe_quotes_the_path() {
         assert_eq!(
-            startup_probe("/mnt/it's")["exec"]["command"],
+            probe("/mnt/it's")["exec"]["command"],
             json!(["sh", "-c", r"test -e '/mnt/it'\''s'"])
         );
     }
 
     #[test]
     fn probe_is_a_valid_kubernetes_probe() {
-        let p = startup_probe("/mnt/models");
+        let p = probe("/mnt/models");
         let typed: k8s_openapi::api::core::v1::Probe = serde_json::from_value(p.clone()).unwrap();
         assert_eq!(serde_json::to_value(typed).unwrap(), p);
+    }
+
+    #[test]
+    fn probe_waits_two_minutes_at_most() {
+        let p = probe("/mnt/models");
+        assert_eq!(
+            (&p["periodSeconds"], &p["failureThreshold"]),
+            (&json!(1), &json!(120))
+        );
     }
 }

@@ -327,7 +327,8 @@ mod tests {
     fn sidecar_of(modelcar: &Value) -> Value {
         let mut sidecar = modelcar.clone();
         sidecar["restartPolicy"] = json!("Always");
-        sidecar["startupProbe"] = crate::model_link::startup_probe("/mnt/models");
+        sidecar["startupProbe"] =
+            serde_json::from_str(&crate::model_link::startup_probe("/mnt/models")).unwrap();
         sidecar
     }
 

@@ -7,9 +7,9 @@
 //! than a parse into a tree and a serialization of it.
 
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::json_text::{self, Fields};
 
 /// Where the lists the policy edits sit in the pod's text.
 pub struct PodText<'a> {
@@ -44,15 +44,18 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 impl<'a> PodText<'a> {
     pub fn parse(text: &'a str) -> Result<PodText<'a>, String> {
         let unreadable = |e: serde_json::Error| format!("the Pod could not be read: {e}");
-        let pod: PodSpans = serde_json::from_str(text).map_err(unreadable)?;
+        let pod: PodSpans = json_text::parse(text).map_err(unreadable)?;
         let spec = pod.spec.ok_or("the Pod has no spec")?.get();
         if !spec.starts_with('{') {
             return Err("the Pod's spec is not an object".into());
         }
-        let spans: SpecSpans = serde_json::from_str(spec).map_err(unreadable)?;
-        let containers = spans.containers.map(RawValue::get).filter(|c| *c != "null");
+        let spans: SpecSpans = json_text::parse(spec).map_err(unreadable)?;
+        let containers = spans
+            .containers
+            .map(RawValue::get)
+            .filter(|c| !json_text::is_null(c));
         let container_items = match containers {
-            Some(c) => serde_json::from_str::<Vec<&RawValue>>(c)
+            Some(c) => json_text::parse::<Vec<&RawValue>>(c)
                 .map_err(unreadable)?
                 .into_iter()
                 .map(RawValue::get)
@@ -136,77 +139,11 @@ impl<'a> PodText<'a> {
     }
 }
 
-/// An object's fields in document order: decoded keys, values as their text.
-#[derive(Default)]
-pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'a> Fields<'a> {
-    pub fn parse(object: &'a str) -> Option<Fields<'a>> {
-        serde_json::from_str(object).ok()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn raw(&self, key: &str) -> Option<&'a str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.get())
-    }
-
-    /// A field read as `T`; `None` when absent or of another shape.
-    pub fn read<T: Deserialize<'a>>(&self, key: &str) -> Option<T> {
-        serde_json::from_str(self.raw(key)?).ok()
-    }
-
-    /// The object with `set` (key, JSON text) replacing or adding fields;
-    /// every other field is written back as it was.
-    pub fn with(&self, set: &[(&str, String)]) -> String {
-        let mut out = String::from("{");
-        let kept = self
-            .0
-            .iter()
-            .filter(|(k, _)| !set.iter().any(|(s, _)| s == k));
-        for (key, value) in kept
-            .map(|(k, v)| (k.as_str(), v.get()))
-            .chain(set.iter().map(|(k, v)| (*k, v.as_str())))
-        {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&Value::from(key).to_string());
-            out.push(':');
-            out.push_str(value);
-        }
-        out.push('}');
-        out
-    }
-}
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(Entries)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn edit(text: &str, removed: &[usize], appended: &[Value]) -> String {
         let appended: Vec<String> = appended.iter().map(Value::to_string).collect();
@@ -277,26 +214,6 @@ mod tests {
             Some("i")
         );
         assert!(pod.container(1).is_none());
-    }
-
-    #[test]
-    fn fields_are_written_back_verbatim() {
-        let text =
-            r#"{"name":"m","x":1.0000000000000002e-300, "a\"b":[1 ,2],"restartPolicy":"Never"}"#;
-        let fields = Fields::parse(text).unwrap();
-        assert_eq!(fields.raw("x"), Some("1.0000000000000002e-300"));
-        assert_eq!(
-            fields.read::<String>("restartPolicy").as_deref(),
-            Some("Never")
-        );
-        assert_eq!(
-            fields.with(&[
-                ("restartPolicy", r#""Always""#.into()),
-                ("startupProbe", "{}".into())
-            ]),
-            r#"{"name":"m","x":1.0000000000000002e-300,"a\"b":[1 ,2],"restartPolicy":"Always","startupProbe":{}}"#
-        );
-        assert!(Fields::parse("[1]").is_none());
     }
 
     #[rstest]

@@ -1,9 +1,7 @@
 //! The init container that makes the kubelet pull a model image.
 
-use serde_json::Value;
-
 use crate::image;
-use crate::pod_text::Fields;
+use crate::json_text::{self, Fields};
 use crate::security::{self, PodSecurity};
 use crate::settings::Settings;
 
@@ -25,7 +23,7 @@ pub fn build(
         .and_then(|m| m.read::<String>("imagePullPolicy"))
         .unwrap_or_else(|| image::default_pull_policy(image).to_string());
     let resources = match &settings.resources {
-        Some(r) => r.to_string(),
+        Some(r) => r.text().to_string(),
         None => modelcar
             .and_then(|m| m.raw("resources"))
             .filter(|r| Fields::parse(r).is_some_and(|f| !f.is_empty()))
@@ -33,20 +31,21 @@ pub fn build(
             .to_string(),
     };
     let security_context = match &settings.security_context {
-        Some(sc) => sc.clone(),
-        None => {
-            let own = modelcar.and_then(|m| m.read::<Value>("securityContext"));
-            security::hardened(own.as_ref(), pod)
-        }
+        Some(sc) => sc.text().to_string(),
+        None => security::hardened(modelcar.and_then(|m| m.raw("securityContext")), pod),
     };
-    let text = |v: Value| v.to_string();
+    let command: Vec<String> = settings
+        .command
+        .iter()
+        .map(|c| json_text::quoted(c))
+        .collect();
     Fields::default().with(&[
-        ("name", text(name.into())),
-        ("image", text(image.into())),
-        ("command", text(settings.command.clone().into())),
-        ("imagePullPolicy", text(pull_policy.into())),
+        ("name", json_text::quoted(&name)),
+        ("image", json_text::quoted(image)),
+        ("command", format!("[{}]", command.join(","))),
+        ("imagePullPolicy", json_text::quoted(&pull_policy)),
         ("resources", resources),
-        ("securityContext", text(security_context)),
+        ("securityContext", security_context),
         (
             "terminationMessagePolicy",
             r#""FallbackToLogsOnError""#.into(),
@@ -58,7 +57,7 @@ pub fn build(
 mod tests {
     use super::*;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn container(settings: Value, image: &str, modelcar: Option<Value>) -> Value {
         let settings = Settings::from_value(&settings);

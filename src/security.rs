@@ -5,8 +5,7 @@
 //! admitted without it. No mutating webhook revisits a container we add, so
 //! it must be compliant as written.
 
-use serde_json::{Value, json};
-
+use crate::json_text::{self, Fields};
 use crate::view::{PodView, SecurityView};
 
 /// What the pod says about security, as far as an added container cares.
@@ -41,33 +40,44 @@ impl PodSecurity {
     }
 }
 
-/// The modelcar's securityContext (when the image came from one), with every
-/// privilege a no-op init container cannot need taken away.
-pub fn hardened(modelcar: Option<&Value>, pod: &PodSecurity) -> Value {
-    let mut sc = modelcar
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    sc.remove("privileged");
-    sc.insert("allowPrivilegeEscalation".into(), Value::Bool(false));
-    sc.insert("capabilities".into(), json!({"drop": ["ALL"]}));
-    let has_seccomp = sc.get("seccompProfile").is_some_and(|p| !p.is_null());
+/// The modelcar's securityContext (JSON text, when the image came from one),
+/// with every privilege a no-op init container cannot need taken away; as
+/// JSON text, the modelcar's own fields written back as they were.
+pub fn hardened(modelcar: Option<&str>, pod: &PodSecurity) -> String {
+    let own = modelcar
+        .and_then(Fields::parse)
+        .unwrap_or_default()
+        .without("privileged");
+    let mut set = vec![
+        ("allowPrivilegeEscalation", "false".to_string()),
+        ("capabilities", r#"{"drop":["ALL"]}"#.to_string()),
+    ];
+    let has_seccomp = own
+        .raw("seccompProfile")
+        .is_some_and(|p| !json_text::is_null(p));
     if !has_seccomp && !pod.pod_seccomp_profile {
-        sc.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+        set.push(("seccompProfile", r#"{"type":"RuntimeDefault"}"#.to_string()));
     }
-    if !sc.contains_key("runAsNonRoot")
+    if own.raw("runAsNonRoot").is_none()
         && !pod.pod_run_as_non_root
         && pod.every_container_run_as_non_root
     {
-        sc.insert("runAsNonRoot".into(), Value::Bool(true));
+        set.push(("runAsNonRoot", "true".to_string()));
     }
-    Value::Object(sc)
+    own.with(&set)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+    use serde_json::{Value, json};
+
+    /// `hardened` over values.
+    fn harden(modelcar: Option<Value>, pod: &PodSecurity) -> Value {
+        let text = modelcar.map(|m| m.to_string());
+        serde_json::from_str(&hardened(text.as_deref(), pod)).unwrap()
+    }
 
     fn security(spec: Value) -> PodSecurity {
         let pod = json!({"spec": spec});
@@ -110,6 +120,11 @@ mod tests {
         PodSecurity { pod_seccomp_profile: true, every_container_run_as_non_root: true, ..Default::default() },
         json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true})
     )]
+    #[case::null_seccomp_is_replaced(
+        Some(json!({"seccompProfile": null, "runAsNonRoot": null})),
+        PodSecurity { every_container_run_as_non_root: true, ..Default::default() },
+        json!({"runAsNonRoot": null, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+    )]
     #[case::no_non_root_when_pod_says_so(
         None,
         PodSecurity { pod_seccomp_profile: true, pod_run_as_non_root: true, every_container_run_as_non_root: true },
@@ -120,12 +135,12 @@ mod tests {
         #[case] pod: PodSecurity,
         #[case] expected: Value,
     ) {
-        assert_eq!(hardened(modelcar.as_ref(), &pod), expected);
+        assert_eq!(harden(modelcar, &pod), expected);
     }
 
     #[test]
     fn never_invents_a_user() {
-        let sc = hardened(
+        let sc = harden(
             None,
             &PodSecurity {
                 every_container_run_as_non_root: true,
@@ -151,5 +166,15 @@ mod tests {
     )]
     fn reads_pod_security(#[case] spec: Value, #[case] expected: PodSecurity) {
         assert_eq!(security(spec), expected);
+    }
+
+    /// The modelcar's own fields keep their text and order; the hardening fields follow.
+    #[test]
+    fn writes_the_modelcar_fields_back_verbatim() {
+        let own = r#"{"runAsUser":1010,"privileged":false,"seLinuxOptions":{"level" : "s0:c1"}}"#;
+        assert_eq!(
+            hardened(Some(own), &PodSecurity::default()),
+            r#"{"runAsUser":1010,"seLinuxOptions":{"level" : "s0:c1"},"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"seccompProfile":{"type":"RuntimeDefault"}}"#
+        );
     }
 }

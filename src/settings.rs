@@ -6,8 +6,9 @@
 //! whole payload, and a `validate` call can never be refused over settings.
 
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
+use crate::json_text::{self, Fields};
 use crate::names;
 use crate::quantity;
 
@@ -38,10 +39,29 @@ struct Document {
     storage_uri_annotations: Vec<String>,
     init_container_name: String,
     command: Vec<String>,
-    resources: Option<Value>,
-    security_context: Option<Value>,
-    startup_probe: Option<Value>,
+    resources: Option<Json>,
+    security_context: Option<Json>,
+    startup_probe: Option<Json>,
     native_sidecar_min_kubelet_version: String,
+}
+
+/// A setting that is a Kubernetes object (resources, securityContext, a
+/// probe), kept as the JSON text the user wrote: the policy checks its fields
+/// and copies it into containers, it never needs it as a tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Json(Box<RawValue>);
+
+impl Json {
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.text() == other.text()
+    }
 }
 
 impl Default for Document {
@@ -67,9 +87,9 @@ pub struct Settings {
     pub storage_uri_annotations: Vec<String>,
     pub init_container_name: String,
     pub command: Vec<String>,
-    pub resources: Option<Value>,
-    pub security_context: Option<Value>,
-    pub startup_probe: Option<Value>,
+    pub resources: Option<Json>,
+    pub security_context: Option<Json>,
+    pub startup_probe: Option<Json>,
     pub native_sidecar_min_kubelet_version: String,
     /// Why the settings document could not be read, if it could not.
     unreadable: Option<String>,
@@ -99,26 +119,29 @@ impl From<Document> for Settings {
 }
 
 impl Settings {
-    /// Reads a settings document; `null` means "all defaults".
-    pub fn from_value(value: &Value) -> Settings {
-        if value.is_null() {
+    /// Reads a settings document (JSON text); `null` means "all defaults".
+    pub fn from_json(text: &str) -> Settings {
+        if json_text::is_null(text) {
             return Settings::default();
         }
-        if !value.is_object() {
-            return Settings {
-                unreadable: Some(format!(
-                    "settings must be a map of setting names to values, not {value}"
-                )),
-                ..Settings::default()
-            };
+        // Checked first: serde would also read a struct from a list of its fields.
+        let unreadable = if !text.starts_with('{') {
+            format!("settings must be a map of setting names to values, not {text}")
+        } else {
+            match json_text::parse::<Document>(text) {
+                Ok(doc) => return Settings::from(doc),
+                Err(e) => name_the_setting(text, e),
+            }
+        };
+        Settings {
+            unreadable: Some(unreadable),
+            ..Settings::default()
         }
-        match Document::deserialize(value) {
-            Ok(doc) => Settings::from(doc),
-            Err(e) => Settings {
-                unreadable: Some(name_the_setting(value, e)),
-                ..Settings::default()
-            },
-        }
+    }
+
+    #[cfg(test)]
+    pub fn from_value(value: &serde_json::Value) -> Settings {
+        Settings::from_json(&value.to_string())
     }
 
     /// Every problem in the settings, as one line per problem.
@@ -216,25 +239,34 @@ impl Settings {
 
 /// serde names the type that did not fit, not the setting: find the setting
 /// by reading each one alone.
-fn name_the_setting(value: &Value, error: serde_json::Error) -> String {
-    let culprit = value
-        .as_object()
-        .into_iter()
-        .flatten()
-        .find_map(|(key, v)| {
-            let alone = Value::Object(Map::from_iter([(key.clone(), v.clone())]));
-            Document::deserialize(&alone).err().map(|e| (key, e))
-        });
+fn name_the_setting(text: &str, error: serde_json::Error) -> String {
+    let fields = Fields::parse(text).unwrap_or_default();
+    let culprit = fields.iter().find_map(|(key, value)| {
+        let alone = Fields::default().with(&[(key, value.to_string())]);
+        json_text::parse::<Document>(&alone)
+            .err()
+            .map(|e| (key, without_position(&e)))
+    });
     match culprit {
-        Some((key, e)) if !e.to_string().starts_with("unknown field") => format!("{key}: {e}"),
-        _ => format!("settings: {error}"),
+        Some((key, e)) if !e.starts_with("unknown field") => format!("{key}: {e}"),
+        _ => format!("settings: {}", without_position(&error)),
+    }
+}
+
+/// serde_json's message without " at line L column C", which points into the
+/// JSON text the policy-server built, not into anything the user wrote.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(i) if error.line() > 0 => message[..i].to_string(),
+        _ => message,
     }
 }
 
 impl<'de> Deserialize<'de> for Settings {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Ok(Settings::from_value(&value))
+        let text = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(Settings::from_json(text.get()))
     }
 }
 
@@ -287,13 +319,13 @@ const PROBE_FIELDS: &[&str] = &[
     "timeoutSeconds",
 ];
 
-fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Vec<String>) {
-    let Some(map) = value.as_object() else {
+fn check_object_keys(field: &str, value: &Json, known: &[&str], out: &mut Vec<String>) {
+    let Some(fields) = Fields::parse(value.text()) else {
         out.push(format!("{field} must be an object"));
         return;
     };
-    for key in map.keys() {
-        if !known.contains(&key.as_str()) {
+    for (key, _) in fields.iter() {
+        if !known.contains(&key) {
             out.push(format!(
                 "{field}.{key} is not a field of a container {field}; known fields: {}",
                 known.join(", ")
@@ -302,28 +334,28 @@ fn check_object_keys(field: &str, value: &Value, known: &[&str], out: &mut Vec<S
     }
 }
 
-fn check_resources(value: &Value, out: &mut Vec<String>) {
-    let Some(map) = value.as_object() else {
+fn check_resources(value: &Json, out: &mut Vec<String>) {
+    let Some(fields) = Fields::parse(value.text()) else {
         out.push(
             "resources must be an object such as {\"requests\": {\"cpu\": \"10m\"}, \"limits\": {...}}"
                 .into(),
         );
         return;
     };
-    for (key, entries) in map {
+    for (key, entries) in fields.iter() {
         if key != "requests" && key != "limits" {
             out.push(format!(
                 "resources.{key} is not supported; use resources.requests and resources.limits"
             ));
             continue;
         }
-        let Some(entries) = entries.as_object() else {
+        let Some(entries) = Fields::parse(entries) else {
             out.push(format!(
                 "resources.{key} must map resource names to quantities, for example {{\"cpu\": \"10m\"}}"
             ));
             continue;
         };
-        for (resource, q) in entries {
+        for (resource, q) in entries.iter() {
             if quantity_of(q).is_none() {
                 out.push(format!(
                     "resources.{key}.{resource}: {q} is not a Kubernetes quantity; \
@@ -332,20 +364,20 @@ fn check_resources(value: &Value, out: &mut Vec<String>) {
             }
         }
     }
-    check_requests_within_limits(map, out);
+    check_requests_within_limits(&fields, out);
 }
 
-fn check_requests_within_limits(map: &Map<String, Value>, out: &mut Vec<String>) {
+fn check_requests_within_limits(resources: &Fields, out: &mut Vec<String>) {
     let (Some(requests), Some(limits)) = (
-        map.get("requests").and_then(Value::as_object),
-        map.get("limits").and_then(Value::as_object),
+        resources.raw("requests").and_then(Fields::parse),
+        resources.raw("limits").and_then(Fields::parse),
     ) else {
         return;
     };
-    for (resource, request) in requests {
+    for (resource, request) in requests.iter() {
         let (Some(r), Some(l)) = (
             quantity_of(request),
-            limits.get(resource).and_then(quantity_of),
+            limits.raw(resource).and_then(quantity_of),
         ) else {
             continue;
         };
@@ -358,11 +390,13 @@ fn check_requests_within_limits(map: &Map<String, Value>, out: &mut Vec<String>)
     }
 }
 
-fn quantity_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::String(s) => quantity::parse(s),
-        Value::Number(n) => n.as_f64().filter(|f| *f >= 0.0),
-        _ => None,
+/// A quantity written as a string ("15Mi") or a number (0.5). A JSON number's
+/// text is also a quantity's, which saves a float parser.
+fn quantity_of(q: &str) -> Option<f64> {
+    if json_text::is_number(q) {
+        quantity::parse(q)
+    } else {
+        quantity::parse(&json_text::parse::<String>(q).ok()?)
     }
 }
 
@@ -371,7 +405,7 @@ mod tests {
     use super::*;
     use kubewarden_policy_sdk::settings::Validatable;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn problems(v: Value) -> String {
         Settings::from_value(&v).validate().unwrap_err()

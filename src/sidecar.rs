@@ -2,10 +2,8 @@
 //! `restartPolicy: Always`, which the kubelet starts (and, with a startup
 //! probe, waits for) before it starts the model server.
 
-use serde_json::{Map, Value};
-
+use crate::json_text::Fields;
 use crate::model_link;
-use crate::pod_text::Fields;
 use crate::settings::Settings;
 
 /// The modelcar as a native sidecar (JSON text), and a log line when it gets
@@ -14,14 +12,10 @@ pub fn from_modelcar(settings: &Settings, modelcar: &Fields) -> (String, Option<
     let mut set = vec![("restartPolicy", r#""Always""#.to_string())];
     let mut note = None;
     if let Some(probe) = &settings.startup_probe {
-        set.push(("startupProbe", probe.to_string()));
+        set.push(("startupProbe", probe.text().to_string()));
     } else if modelcar.raw("startupProbe").is_none() {
-        let command: Map<String, Value> = ["command", "args"]
-            .into_iter()
-            .filter_map(|k| Some((k.to_string(), modelcar.read::<Value>(k)?)))
-            .collect();
-        match model_link::link_path(&command) {
-            Some(path) => set.push(("startupProbe", model_link::startup_probe(&path).to_string())),
+        match model_link::link_path(modelcar) {
+            Some(path) => set.push(("startupProbe", model_link::startup_probe(&path))),
             None => {
                 let name = modelcar
                     .read::<String>("name")
@@ -39,7 +33,7 @@ pub fn from_modelcar(settings: &Settings, modelcar: &Fields) -> (String, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
     /// `from_modelcar` over values: the modelcar as JSON text in, the sidecar parsed out.
     fn sidecar(settings: &Settings, modelcar: Map<String, Value>) -> (Value, Option<String>) {
@@ -68,7 +62,8 @@ mod tests {
         let (sidecar, note) = sidecar(&Settings::default(), kserve_modelcar());
         let mut expected = Value::Object(kserve_modelcar());
         expected["restartPolicy"] = json!("Always");
-        expected["startupProbe"] = model_link::startup_probe("/mnt/models");
+        expected["startupProbe"] =
+            serde_json::from_str(&model_link::startup_probe("/mnt/models")).unwrap();
         assert_eq!(sidecar, expected);
         assert_eq!(note, None);
     }

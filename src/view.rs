@@ -9,7 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::Value;
+
+use crate::json_text::{self, Fields};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -63,17 +64,14 @@ pub struct SecurityView {
 pub struct Annotations<'a>(pub Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'a> PodView<'a> {
-    /// Reads the view from request bytes; the error names the offending field.
+    /// Reads the view from the pod's JSON text; the error names the offending field.
     pub fn from_json(json: &'a str) -> Result<PodView<'a>, String> {
-        serde_json::from_str(json).map_err(|e| match serde_json::from_str::<Value>(json) {
-            Ok(pod) => explain(&pod, &e),
-            Err(e) => format!("the object is not a Pod: {e}"),
-        })
+        json_text::parse(json).map_err(|e| explain(json, &e))
     }
 
     #[cfg(test)]
-    pub fn from_value(value: &'a Value) -> Result<PodView<'a>, String> {
-        PodView::deserialize(value).map_err(|e| explain(value, &e))
+    pub fn from_value(value: &'a serde_json::Value) -> Result<PodView<'a>, String> {
+        PodView::deserialize(value).map_err(|e| explain(&value.to_string(), &e))
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
@@ -118,11 +116,15 @@ impl<'a> PodView<'a> {
 
 /// Why a pod does not fit the view, naming the field: serde's own error
 /// names only the type it expected.
-fn explain(pod: &Value, error: &serde_json::Error) -> String {
-    let Some(pod) = pod.as_object() else {
-        return "the object is not a Pod: it is not a JSON object".into();
+fn explain(pod: &str, error: &serde_json::Error) -> String {
+    let Some(pod) = Fields::parse(pod) else {
+        return if pod.starts_with('{') {
+            format!("the object is not a Pod: {error}")
+        } else {
+            "the object is not a Pod: it is not a JSON object".into()
+        };
     };
-    let found = malformed_metadata(pod.get("metadata")).or_else(|| malformed_spec(pod.get("spec")));
+    let found = malformed_metadata(pod.raw("metadata")).or_else(|| malformed_spec(pod.raw("spec")));
     match found {
         Some((path, expected)) => format!("the Pod's {path} is malformed: expected {expected}"),
         None => format!("the object is not a Pod: {error}"),
@@ -131,67 +133,67 @@ fn explain(pod: &Value, error: &serde_json::Error) -> String {
 
 type Malformed = Option<(String, &'static str)>;
 
-fn present(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_null())
+fn present(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !json_text::is_null(v))
 }
 
-fn malformed_metadata(metadata: Option<&Value>) -> Malformed {
+fn malformed_metadata(metadata: Option<&str>) -> Malformed {
     let metadata = present(metadata)?;
-    let Some(metadata) = metadata.as_object() else {
+    let Some(metadata) = Fields::parse(metadata) else {
         return Some(("metadata".into(), "an object"));
     };
-    let annotations = present(metadata.get("annotations"))?;
-    let Some(annotations) = annotations.as_object() else {
+    let annotations = present(metadata.raw("annotations"))?;
+    let Some(annotations) = Fields::parse(annotations) else {
         return Some(("metadata.annotations".into(), "a map of strings"));
     };
     annotations
         .iter()
-        .find(|(_, v)| !v.is_string())
+        .find(|(_, v)| !json_text::is_string(v))
         .map(|(k, _)| (format!("metadata.annotations.{k}"), "a string"))
 }
 
-fn malformed_spec(spec: Option<&Value>) -> Malformed {
+fn malformed_spec(spec: Option<&str>) -> Malformed {
     let spec = present(spec)?;
-    let Some(spec) = spec.as_object() else {
+    let Some(spec) = Fields::parse(spec) else {
         return Some(("spec".into(), "an object"));
     };
-    if let Some(found) = malformed_security("spec.securityContext", spec.get("securityContext")) {
+    if let Some(found) = malformed_security("spec.securityContext", spec.raw("securityContext")) {
         return Some(found);
     }
     ["containers", "initContainers", "ephemeralContainers"]
         .iter()
-        .find_map(|list| malformed_containers(list, spec.get(*list)))
+        .find_map(|list| malformed_containers(list, spec.raw(list)))
 }
 
-fn malformed_containers(list: &str, containers: Option<&Value>) -> Malformed {
+fn malformed_containers(list: &str, containers: Option<&str>) -> Malformed {
     let containers = present(containers)?;
-    let Some(containers) = containers.as_array() else {
+    let Some(containers) = json_text::items(containers) else {
         return Some((format!("spec.{list}"), "a list"));
     };
     containers.iter().enumerate().find_map(|(i, c)| {
-        let Some(c) = c.as_object() else {
+        let Some(c) = Fields::parse(c) else {
             return Some((format!("spec.{list}[{i}]"), "an object"));
         };
         ["name", "image"]
             .iter()
-            .find(|f| present(c.get(**f)).is_some_and(|v| !v.is_string()))
+            .find(|f| present(c.raw(f)).is_some_and(|v| !json_text::is_string(v)))
             .map(|f| (format!("spec.{list}[{i}].{f}"), "a string"))
             .or_else(|| {
                 malformed_security(
                     &format!("spec.{list}[{i}].securityContext"),
-                    c.get("securityContext"),
+                    c.raw("securityContext"),
                 )
             })
     })
 }
 
-fn malformed_security(path: &str, sc: Option<&Value>) -> Malformed {
+fn malformed_security(path: &str, sc: Option<&str>) -> Malformed {
     let sc = present(sc)?;
-    let Some(sc) = sc.as_object() else {
+    let Some(sc) = Fields::parse(sc) else {
         return Some((path.into(), "an object"));
     };
-    present(sc.get("runAsNonRoot"))
-        .filter(|v| !v.is_boolean())
+    present(sc.raw("runAsNonRoot"))
+        .filter(|v| !json_text::is_bool(v))
         .map(|_| (format!("{path}.runAsNonRoot"), "a boolean"))
 }
 
@@ -239,7 +241,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 mod tests {
     use super::*;
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn reads_names_images_and_annotations() {
@@ -316,6 +318,8 @@ mod tests {
     #[case::annotation_not_string(json!({"metadata": {"annotations": {"a": 1}}}), "the Pod's metadata.annotations")]
     #[case::spec_not_object(json!({"spec": 3}), "the Pod's spec is malformed")]
     #[case::not_an_object(json!("pod"), "the object is not a Pod")]
+    #[case::pod_run_as_non_root_not_bool(json!({"spec": {"securityContext": {"runAsNonRoot": "yes"}}}), "the Pod's spec.securityContext.runAsNonRoot is malformed")]
+    #[case::container_run_as_non_root_not_bool(json!({"spec": {"initContainers": [{"name": "a", "securityContext": {"runAsNonRoot": 1}}]}}), "the Pod's spec.initContainers[0].securityContext.runAsNonRoot is malformed")]
     fn malformed_pods_are_described(#[case] pod: Value, #[case] message: &str) {
         let from_value = PodView::from_value(&pod).unwrap_err();
         assert!(from_value.contains(message), "{from_value}");
@@ -324,6 +328,16 @@ mod tests {
         assert!(
             from_json.starts_with(message.split(" is malformed").next().unwrap()),
             "{from_json}"
+        );
+    }
+
+    /// The API server may send indented JSON: the explanation does not depend on spacing.
+    #[test]
+    fn malformed_pretty_printed_pods_are_described() {
+        let text = "{\n  \"spec\" : {\n    \"containers\" : [ { \"name\" : \"m\" , \"image\" : 7 } ]\n  }\n}";
+        assert_eq!(
+            PodView::from_json(text).unwrap_err(),
+            "the Pod's spec.containers[0].image is malformed: expected a string"
         );
     }
 }
