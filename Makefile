@@ -53,3 +53,9 @@ BASELINES := parse-accept mutate-label
 bench: policy.wasm
 	$(CARGO) build --locked --release --target $(WASM_TARGET) $(addprefix -p ,$(BASELINES))
 	$(CARGO) bench --locked -p modelcar-prefetch-host --bench policy
+
+# The README's release-profile table: one build per [profile.release] step, all measured in
+# one benchmark run next to the baselines.
+.PHONY: bench-profiles
+bench-profiles: policy.wasm
+	bash scripts/profile-table.sh
