@@ -47,6 +47,43 @@ pub fn is_number(value: &str) -> bool {
     value.starts_with(|c: char| c == '-' || c.is_ascii_digit())
 }
 
+/// Whether `text` has a `\u` escape of half a UTF-16 surrogate pair without
+/// its other half. serde_json checks pairs only when it decodes a string, not
+/// when it skips one, so such text gets through every parse the policy makes;
+/// the host decodes all of the object the policy returns, and fails on it.
+pub fn has_lone_surrogate(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let unit = |at: usize| {
+        let hex = bytes.get(at..at + 4)?;
+        hex.iter()
+            .try_fold(0u32, |n, &b| Some(n << 4 | char::from(b).to_digit(16)?))
+    };
+    let mut at = 0;
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        at += found;
+        if bytes.get(at + 1) != Some(&b'u') {
+            at += 2; // `\\`, `\"` and the like: the escaped byte is not a backslash
+            continue;
+        }
+        match unit(at + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let paired = bytes.get(at + 6..at + 8) == Some(b"\\u".as_slice())
+                    && matches!(unit(at + 8), Some(0xDC00..=0xDFFF));
+                if !paired {
+                    return true;
+                }
+                at += 12;
+            }
+            Some(0xDC00..=0xDFFF) => return true,
+            _ => at += 6,
+        }
+    }
+    false
+}
+
 /// An object's fields in document order: decoded keys, values as their text.
 #[derive(Default)]
 pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
@@ -183,6 +220,30 @@ mod tests {
             assert_eq!(is_number(raw), v.is_number(), "{key}");
             assert_eq!(is_string(raw), v.is_string(), "{key}");
         }
+    }
+
+    /// `has_lone_surrogate` says yes exactly when serde_json cannot decode the text.
+    #[rstest]
+    #[case::none(r#"{"a":"plain"}"#)]
+    #[case::pair(r#"{"a":"\ud83d\ude00"}"#)]
+    #[case::pair_upper(r#"{"a":"x\uD83D\uDE00y"}"#)]
+    #[case::bmp(r#"{"a":"\u00e9\uffff"}"#)]
+    #[case::escaped_backslash(r#"{"a":"\\ud800"}"#)]
+    #[case::escaped_quote(r#"{"a":"\"\ud83d\ude00"}"#)]
+    #[case::lone_lead(r#"{"a":"\ud800"}"#)]
+    #[case::lone_lead_at_end(r#"{"a":"x\uDBFF"}"#)]
+    #[case::lead_then_lead(r#"{"a":"\ud800\ud800"}"#)]
+    #[case::lead_then_char(r#"{"a":"\ud800x\udc00"}"#)]
+    #[case::lone_trail(r#"{"a":"\udc00"}"#)]
+    #[case::lone_trail_in_key(r#"{"es%\uddAAersion":"v1"}"#)]
+    #[case::pair_then_lone(r#"{"a":"\ud83d\ude00\ude00"}"#)]
+    fn lone_surrogates_are_what_serde_json_refuses(#[case] text: &str) {
+        let decodable = serde_json::from_str::<Value>(text).is_ok();
+        assert_eq!(has_lone_surrogate(text), !decodable, "{text}");
+        assert!(
+            serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(),
+            "{text}"
+        );
     }
 
     #[test]

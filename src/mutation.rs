@@ -1,6 +1,7 @@
 //! The mutation as a pure function: (settings, pod) -> the desired pod.
 
 use crate::cluster::{self, Cluster};
+use crate::json_text;
 use crate::kubelet::MinorVersion;
 use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
@@ -60,10 +61,15 @@ pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Out
     if appended.is_empty() {
         return Outcome::Unchanged;
     }
-    Outcome::Mutated {
-        pod: text.edited(&plan.moves, &appended),
-        changes,
+    let pod = text.edited(&plan.moves, &appended);
+    if json_text::has_lone_surrogate(&pod) {
+        return Outcome::Unreadable(
+            "the Pod's JSON has an unpaired UTF-16 surrogate escape (\\uD800 to \\uDFFF), \
+             which the host could not read back in a changed Pod"
+                .into(),
+        );
     }
+    Outcome::Mutated { pod, changes }
 }
 
 /// The plan for the configured mode, and a log line when `auto` fell back.

@@ -988,3 +988,36 @@ fn floats_in_the_pod_come_back_bit_for_bit() {
     assert_eq!(object["metadata"], pod["metadata"]);
     assert_eq!(object["spec"]["containers"], pod["spec"]["containers"]);
 }
+
+/// Found by the fuzz target (fuzz/README.md): a key `"es%\uddAAersion"` deep in a
+/// volume went through every parse, since serde_json skips what the policy does not
+/// read without pairing surrogates; the mutated pod then carried it to the host, which
+/// could not decode the response and would have rejected the pod. The policy now admits
+/// such a pod unchanged, with a warning.
+#[test]
+fn an_unpaired_surrogate_escape_leaves_the_pod_unchanged() {
+    let pod = json!({
+        "metadata": {"annotations": {KSERVE: "oci://m:1"}},
+        "spec": {
+            "containers": [{"name": "server", "image": "s"}],
+            "volumes": [{"name": "podinfo", "downwardAPI": {"items": [{"fieldRef": {"LONE": "v1"}}]}}]
+        }
+    });
+    let payload = json!({"request": request(&pod), "settings": {}})
+        .to_string()
+        .replace("LONE", r"es%\uddAAersion");
+    match evaluate(payload.as_bytes()) {
+        Verdict::AcceptWithWarning(w) => assert!(w.contains("unpaired UTF-16 surrogate"), "{w}"),
+        other => panic!("expected a warning, got {other:?}"),
+    }
+    let response = crate::validate(payload.as_bytes()).unwrap();
+    let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
+    assert_eq!(response["accepted"], json!(true));
+    assert!(response["mutated_object"].is_null(), "{response}");
+
+    let paired = payload.replace(r"es%\uddAAersion", r"\ud83d\ude00");
+    assert!(matches!(
+        evaluate(paired.as_bytes()),
+        Verdict::Mutate { .. }
+    ));
+}
