@@ -59,10 +59,15 @@ pub fn has_lone_surrogate(text: &str) -> bool {
             .try_fold(0u32, |n, &b| Some(n << 4 | char::from(b).to_digit(16)?))
     };
     let mut at = 0;
-    while let Some(found) = bytes
-        .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
+    while at < text.len() {
+        // `str::find` searches a word at a time: a mutated pod is scanned in full.
+        let Some(rest) = text.get(at..) else {
+            at += 1; // inside a character, after a backslash that escaped nothing valid
+            continue;
+        };
+        let Some(found) = rest.find('\\') else {
+            return false;
+        };
         at += found;
         if bytes.get(at + 1) != Some(&b'u') {
             at += 2; // `\\`, `\"` and the like: the escaped byte is not a backslash
@@ -244,6 +249,17 @@ mod tests {
             serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(),
             "{text}"
         );
+    }
+
+    /// Text serde_json would refuse never reaches the check, but it must not panic on it.
+    #[rstest]
+    #[case::escaped_multibyte("\\é\\ud800", true)]
+    #[case::escaped_multibyte_then_pair("\\é\\ud83d\\ude00", false)]
+    #[case::trailing_backslash("x\\", false)]
+    #[case::short_escape("\\ud8", false)]
+    #[case::lead_at_end("\\ud800\\u", true)]
+    fn odd_text_does_not_panic(#[case] text: &str, #[case] lone: bool) {
+        assert_eq!(has_lone_surrogate(text), lone, "{text}");
     }
 
     #[test]
