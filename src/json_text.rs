@@ -23,10 +23,10 @@ pub fn quoted(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
 
-/// The items of a JSON list, as their text; `None` when `list` is not a list.
-pub fn items(list: &str) -> Option<Vec<&str>> {
-    let items: Vec<&RawValue> = parse(list).ok()?;
-    Some(items.into_iter().map(RawValue::get).collect())
+/// The items of a JSON list, as their text; an error when `list` is not a list.
+pub fn items(list: &str) -> serde_json::Result<Vec<&str>> {
+    let items: Vec<&RawValue> = parse(list)?;
+    Ok(items.into_iter().map(RawValue::get).collect())
 }
 
 /// A value's text is never preceded by whitespace (serde_json skips it before
@@ -210,7 +210,7 @@ mod tests {
     #[case::object(r#"{"a":1}"#, None)]
     #[case::not_json("[1,", None)]
     fn list_items(#[case] list: &str, #[case] expected: Option<Vec<&str>>) {
-        assert_eq!(items(list), expected);
+        assert_eq!(items(list).ok(), expected);
     }
 
     /// The first-byte tests agree with serde_json on every kind of value, as

@@ -13,7 +13,7 @@ pub fn link_path(container: &Fields) -> Option<String> {
     for key in ["command", "args"] {
         // A field that is not a list is not a command line; a list with
         // anything but strings in it is one this reader cannot follow.
-        let Some(items) = container.raw(key).and_then(json_text::items) else {
+        let Some(items) = container.raw(key).and_then(|l| json_text::items(l).ok()) else {
             continue;
         };
         for item in items {

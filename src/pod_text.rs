@@ -55,15 +55,11 @@ impl<'a> PodText<'a> {
             .map(RawValue::get)
             .filter(|c| !json_text::is_null(c));
         let container_items = match containers {
-            Some(c) => json_text::parse::<Vec<&RawValue>>(c)
-                .map_err(unreadable)?
-                .into_iter()
-                .map(RawValue::get)
-                .collect(),
+            Some(c) => json_text::items(c).map_err(unreadable)?,
             None => Vec::new(),
         };
         let init_containers = spans.init_containers.map(RawValue::get);
-        if init_containers.is_some_and(|i| !i.starts_with('[') && i != "null") {
+        if init_containers.is_some_and(|i| !i.starts_with('[') && !json_text::is_null(i)) {
             return Err("the Pod's spec.initContainers is not a list".into());
         }
         Ok(PodText {

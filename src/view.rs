@@ -167,7 +167,7 @@ fn malformed_spec(spec: Option<&str>) -> Malformed {
 
 fn malformed_containers(list: &str, containers: Option<&str>) -> Malformed {
     let containers = present(containers)?;
-    let Some(containers) = json_text::items(containers) else {
+    let Ok(containers) = json_text::items(containers) else {
         return Some((format!("spec.{list}"), "a list"));
     };
     containers.iter().enumerate().find_map(|(i, c)| {

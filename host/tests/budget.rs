@@ -2,19 +2,15 @@
 //! policy, and policy-server downloads and compiles the module before the first one.
 //! README "Performance" says where the bytes go and what each release-profile choice costs.
 
-use modelcar_prefetch_host::resolve_default_module;
+mod common;
+
 use wasmparser::{Parser, Payload};
 
 const BUDGET_BYTES: u64 = 250_000;
 
-fn module() -> Vec<u8> {
-    let path = resolve_default_module().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 #[test]
 fn release_module_is_at_most_250_kb() {
-    let size = module().len() as u64;
+    let size = common::module_bytes().len() as u64;
     assert!(
         size <= BUDGET_BYTES,
         "policy.wasm is {size} bytes, over the {BUDGET_BYTES}-byte budget (README \"Performance\")"
@@ -25,7 +21,7 @@ fn release_module_is_at_most_250_kb() {
 /// module was not built with the release profile.
 #[test]
 fn release_module_carries_no_custom_sections() {
-    let module = module();
+    let module = common::module_bytes();
     let custom: Vec<String> = Parser::new(0)
         .parse_all(&module)
         .filter_map(|payload| match payload.unwrap() {

@@ -2,7 +2,6 @@
 
 mod common;
 
-use modelcar_prefetch_host::resolve_default_module;
 use serde_json::json;
 use wasmparser::{Parser, Payload, TypeRef};
 
@@ -41,7 +40,7 @@ fn unknown_settings_field_is_refused_by_name() {
 
 #[test]
 fn imports_only_wapc_and_wasi_functions() {
-    let module = std::fs::read(resolve_default_module().unwrap_or_else(|e| panic!("{e}"))).unwrap();
+    let module = common::module_bytes();
     let mut imports = Vec::new();
     for payload in Parser::new(0).parse_all(&module) {
         if let Payload::ImportSection(section) = payload.unwrap() {
@@ -71,7 +70,7 @@ fn imports_only_wapc_and_wasi_functions() {
 
 #[test]
 fn exports_wapc_entry_points_and_memory() {
-    let module = std::fs::read(resolve_default_module().unwrap_or_else(|e| panic!("{e}"))).unwrap();
+    let module = common::module_bytes();
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(&module) {
         if let Payload::ExportSection(section) = payload.unwrap() {

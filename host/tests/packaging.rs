@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use modelcar_prefetch_host::{HostTable, Policy, fixture, resolve_default_module, workspace_root};
+use modelcar_prefetch_host::{HostTable, Policy, fixture, workspace_root};
 use serde_json::{Map, Value, json};
 use wasmparser::{Parser, Payload};
 
@@ -341,7 +341,7 @@ fn metadata_host_capabilities_are_what_the_module_calls() {
         ("oci", "v1/verify"),
         ("oci", "v2/verify"),
     ];
-    let module = std::fs::read(resolve_default_module().unwrap_or_else(|e| panic!("{e}"))).unwrap();
+    let module = common::module_bytes();
     let mut data = Vec::new();
     for payload in Parser::new(0).parse_all(&module) {
         if let Payload::DataSection(section) = payload.unwrap() {
