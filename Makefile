@@ -1,4 +1,5 @@
-# Kubewarden's usual policy targets. `make test` is what CI runs (see .ci/run).
+# Kubewarden's usual policy targets. `make check` is what CI runs (see .ci/run): `make test`,
+# then the engine suites.
 SOURCE_FILES := $(shell find src -type f -name '*.rs') Cargo.toml Cargo.lock
 WASM_TARGET := wasm32-wasip1
 BUILT_MODULE := target/$(WASM_TARGET)/release/modelcar_prefetch_policy.wasm
@@ -30,6 +31,10 @@ lint:
 .PHONY: test
 test: fmt lint policy.wasm
 	$(CARGO) test --locked --workspace
+
+.PHONY: check
+check: test
+	$(MAKE) e2e-tests
 
 .PHONY: clean
 clean:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suites need beyond the Rust toolchain, from Debian's packages, when
+# it is missing: bats and jq (kwctl suite), docker-registry (the OCI registry the suites push
+# the policy to), etcd-server (the control-plane suite). kwctl, policy-server and
+# kube-apiserver are not packaged: see README "Testing".
+#   scripts/install-test-deps.sh    (run by .ci/run; needs root or sudo for apt-get)
+set -euo pipefail
+
+# command -> Debian package
+wanted=(bats:bats jq:jq docker-registry:docker-registry etcd:etcd-server)
+
+missing=()
+for entry in "${wanted[@]}"; do
+	command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-test-deps: apt-get is not available; install ${missing[*]} yourself" >&2
+	exit 0
+fi
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "install-test-deps: apt-get install ${missing[*]}" >&2
+# The packaged services must not start on their own: the suites start what they need.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	"${missing[@]}" >/dev/null || {
+	"${sudo[@]}" apt-get update >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		"${missing[@]}" >/dev/null
+}
