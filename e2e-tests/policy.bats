@@ -1,86 +1,18 @@
 #!/usr/bin/env bats
-# End-to-end tests: the annotated policy run by kwctl, as Kubewarden's policy CI does, on the
-# AdmissionRequests in fixtures/ (see fixtures/README.md). `make e2e-tests` builds
-# annotated-policy.wasm and runs this file.
-#
-# Needs kwctl, bats and jq. bats and jq come from Debian (`apt-get install bats jq`); kwctl is
-# a release binary of kubewarden/kwctl. Without kwctl every test is skipped.
-#
-# kwctl checks sigstore material against the public sigstore trust root, which it downloads.
-# To run offline, point KWCTL_SIGSTORE_TRUST_CONFIG at a local sigstore ClientTrustConfig JSON
-# (trusted root + signing config); this suite then passes `--sigstore-trust-config` to kwctl.
+# The annotated policy run by kwctl, as Kubewarden's policy CI does, on the AdmissionRequests
+# in fixtures/ (see fixtures/README.md): the exact JSON Patch of each. Settings refusals are
+# in settings.bats, mode auto in auto-mode.bats, packaging in packaging.bats, OCI distribution
+# in registry.bats; helpers.bash says what the suites need. `make e2e-tests` runs them all.
 
-ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-FIXTURES="$ROOT/e2e-tests/fixtures"
-SETTINGS="$ROOT/e2e-tests/settings"
-EXPECTED="$ROOT/e2e-tests/expected"
-POLICY="${POLICY:-$ROOT/annotated-policy.wasm}"
-
-require_tools() {
-	if ! command -v kwctl >/dev/null 2>&1; then
-		skip "kwctl is not installed: install a kwctl release binary to run the e2e tests"
-	fi
-	if ! command -v jq >/dev/null 2>&1; then
-		skip "jq is not installed: apt-get install jq"
-	fi
-}
-
-# bats before 1.9 cannot skip from setup_file: the skip itself happens in setup.
-setup_file() {
-	command -v kwctl >/dev/null 2>&1 || return 0
-	if [ ! -f "$POLICY" ]; then
-		echo "# $POLICY is missing: run \`make annotated-policy.wasm\`" >&3
-		return 1
-	fi
-}
+load helpers
 
 setup() {
-	require_tools
-}
-
-# Runs kwctl on a fixture with the default settings, or with the kwctl flags given after it.
-kwctl_run() {
-	local fixture=$1
-	shift
-	local trust=()
-	if [ -n "${KWCTL_SIGSTORE_TRUST_CONFIG:-}" ]; then
-		trust=(--sigstore-trust-config "$KWCTL_SIGSTORE_TRUST_CONFIG")
-	fi
-	local settings=(--settings-path "$SETTINGS/default.json")
-	if [ "$#" -gt 0 ]; then
-		settings=("$@")
-	fi
-	run kwctl run "${trust[@]}" "${settings[@]}" --request-path "$FIXTURES/$fixture.json" "$POLICY"
-	echo "output = ${output}"
-}
-
-# kwctl's AdmissionResponse: the JSON line among whatever else kwctl printed (bats `run`
-# mixes stderr, where kwctl logs, into $output).
-response() {
-	printf '%s\n' "$output" | grep -E '^\{.*"allowed"' | tail -n 1
-}
-
-# The decoded JSON Patch, `[]` when there is none.
-patch_ops() {
-	response | jq -c 'if .patch then (.patch | @base64d | fromjson) else [] end'
-}
-
-# The containers the patch adds to the init containers, whatever the shape of the ops.
-added_init_containers() {
-	patch_ops | jq -c '[.[] | select(.op == "add") |
-		if .path == "/spec/initContainers" then .value[] else .value end]'
+	require_engine
 }
 
 # Field of the fixture's container named $2 (jq path $3).
 fixture_container() {
 	jq -c --arg name "$2" ".object.spec.containers[] | select(.name == \$name) | $3" "$FIXTURES/$1.json"
-}
-
-# The decoded patch has the operations of e2e-tests/expected/$1.json (shared with the
-# waPC-host tests). Their order follows the pod's key order in kwctl's JSON library, so
-# it is compared as a set; the ops in these patches touch independent paths.
-assert_expected_patch() {
-	patch_ops | jq -e --slurpfile want "$EXPECTED/$1.json" 'sort == ($want[0] | sort)'
 }
 
 assert_allowed_without_patch() {
@@ -215,35 +147,6 @@ assert_prefetch_container() {
 	assert_allowed_with_ops 1
 	added_init_containers | jq -e '.[0].name == "modelcar-prefetch"'
 	assert_expected_patch pod-unknown-field
-}
-
-@test "unknown settings field: kwctl refuses the settings and names the field" {
-	kwctl_run kserve-predictor-v0.13-modelcar --settings-path "$SETTINGS/invalid-unknown-field.json"
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"Provided settings are not valid"* ]]
-	[[ "$output" == *"nonsenseField"* ]]
-}
-
-@test "mode auto, every kubelet runs native sidecars: the modelcars become native sidecars" {
-	kwctl_run pod-two-modelcars --settings-path "$SETTINGS/mode-auto.json" --allow-context-aware \
-		--replay-host-capabilities-interactions "$ROOT/e2e-tests/sessions/nodes-all-native-sidecar-ready.yml"
-	[ "$status" -eq 0 ]
-	response | jq -e '.allowed == true'
-	added_init_containers | jq -e '[.[].name] == ["modelcar", "modelcar-1"]'
-	added_init_containers | jq -e 'all(.[]; .restartPolicy == "Always")'
-	added_init_containers | jq -e '[.[].image] == ["quay.io/example/models-a:v2", "quay.io/example/models-b:latest"]'
-	# Moved, not copied: both leave spec.containers (names are unique across the pod).
-	patch_ops | jq -e '[.[] | select(.op == "remove" and (.path | startswith("/spec/containers/")))] | length == 2'
-	assert_expected_patch pod-two-modelcars.native-sidecar
-}
-
-@test "mode auto, one kubelet too old for native sidecars: prefetch init containers instead" {
-	kwctl_run pod-two-modelcars --settings-path "$SETTINGS/mode-auto.json" --allow-context-aware \
-		--replay-host-capabilities-interactions "$ROOT/e2e-tests/sessions/nodes-one-kubelet-too-old.yml"
-	assert_allowed_with_ops 1
-	added_init_containers | jq -e '[.[].name] == ["modelcar-prefetch", "modelcar-prefetch-1"]'
-	added_init_containers | jq -e 'all(.[]; has("restartPolicy") | not)'
-	assert_expected_patch pod-two-modelcars
 }
 
 @test "LLMInferenceService pod carrying modelcar-init: no patch in the default mode" {
