@@ -13,18 +13,6 @@ use crate::cluster::HostCluster;
 use crate::mutation::{self, Outcome};
 use crate::settings::Settings;
 
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Accept,
-    /// Accepted unchanged, with a warning for the user and the log.
-    AcceptWithWarning(String),
-    /// Accepted as this object (JSON text); changes are the log lines saying why.
-    Mutate {
-        object: String,
-        changes: Vec<String>,
-    },
-}
-
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
@@ -49,49 +37,36 @@ struct Kind<'a> {
     kind: Cow<'a, str>,
 }
 
-pub fn evaluate(payload: &[u8]) -> Verdict {
+pub fn evaluate(payload: &[u8]) -> Outcome {
     let envelope: Envelope = match serde_json::from_slice(payload) {
         Ok(e) => e,
-        Err(e) => return warn(format!("the admission request could not be read: {e}")),
+        Err(e) => {
+            return Outcome::unreadable(format!("the admission request could not be read: {e}"));
+        }
     };
     let request = envelope.request;
     // Pod specs are immutable: only a creation can take an init container.
     if request.kind.kind != "Pod" || request.operation != "CREATE" {
-        return Verdict::Accept;
+        return Outcome::default();
     }
     let Some(object) = request.object else {
-        return warn("the Pod CREATE request carries no object".into());
+        return Outcome::unreadable("the Pod CREATE request carries no object");
     };
-    evaluate_pod(&envelope.settings, object.get())
-}
-
-fn evaluate_pod(settings: &Settings, pod_json: &str) -> Verdict {
-    match mutation::desired_pod(settings, pod_json, &HostCluster) {
-        Outcome::Unchanged => Verdict::Accept,
-        Outcome::Unreadable(e) => warn(e),
-        Outcome::Mutated { pod, changes } => {
-            // Settings are checked when the policy is loaded; this only guards
-            // a host that skipped that step.
-            let problems = settings.problems();
-            if problems.is_empty() {
-                Verdict::Mutate {
-                    object: pod,
-                    changes,
-                }
-            } else {
-                warn(format!(
-                    "the policy settings are invalid: {}",
-                    problems.join("; ")
-                ))
-            }
-        }
+    let outcome = mutation::desired_pod(&envelope.settings, object.get(), &HostCluster);
+    if outcome.pod.is_none() {
+        return outcome;
     }
-}
-
-fn warn(problem: String) -> Verdict {
-    Verdict::AcceptWithWarning(format!(
-        "modelcar-prefetch: {problem}; the object was admitted unchanged"
-    ))
+    // Settings are checked when the policy is loaded; this only guards a
+    // host that skipped that step.
+    let problems = envelope.settings.problems();
+    if problems.is_empty() {
+        outcome
+    } else {
+        Outcome::unreadable(format!(
+            "the policy settings are invalid: {}",
+            problems.join("; ")
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -120,23 +95,20 @@ mod tests {
     #[case::no_modelcar(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "a", "image": "b"}]}}), json!({})))]
     #[case::no_settings(serde_json::to_vec(&json!({"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {}}}})).unwrap())]
     fn accepted_unchanged(#[case] payload: Vec<u8>) {
-        assert_eq!(evaluate(&payload), Verdict::Accept);
+        assert_eq!(evaluate(&payload), Outcome::default());
     }
 
     #[test]
     fn pod_create_with_a_modelcar_is_mutated() {
-        match evaluate(&payload("Pod", "CREATE", modelcar_pod(), json!({}))) {
-            Verdict::Mutate { object, changes } => {
-                let object: Value = serde_json::from_str(&object).unwrap();
-                assert_eq!(object["spec"]["initContainers"][0]["image"], "m:1");
-                assert_eq!(changes.len(), 1);
-            }
-            other => panic!("{other:?}"),
-        }
+        let outcome = evaluate(&payload("Pod", "CREATE", modelcar_pod(), json!({})));
+        let object: Value = serde_json::from_str(outcome.pod.as_deref().unwrap()).unwrap();
+        assert_eq!(object["spec"]["initContainers"][0]["image"], "m:1");
+        assert_eq!(outcome.changes.len(), 1);
+        assert!(outcome.warnings.is_empty());
     }
 
     #[rstest]
-    #[case::not_json(b"{nope".to_vec(), "modelcar-prefetch: the admission request could not be read")]
+    #[case::not_json(b"{nope".to_vec(), "the admission request could not be read")]
     #[case::no_request(b"{\"settings\": {}}".to_vec(), "missing field `request`")]
     #[case::create_without_object(payload("Pod", "CREATE", Value::Null, json!({})), "the Pod CREATE request carries no object")]
     #[case::containers_not_array(payload("Pod", "CREATE", json!({"spec": {"containers": 1}}), json!({})), "the Pod's spec.containers is malformed")]
@@ -145,13 +117,14 @@ mod tests {
     #[case::invalid_settings(payload("Pod", "CREATE", modelcar_pod(), json!({"command": []})), "the policy settings are invalid: command is empty")]
     #[case::unreadable_settings(payload("Pod", "CREATE", modelcar_pod(), json!({"bogus": 1})), "unknown field `bogus`")]
     fn admitted_with_a_warning(#[case] payload: Vec<u8>, #[case] message: &str) {
-        match evaluate(&payload) {
-            Verdict::AcceptWithWarning(w) => {
-                assert!(w.contains(message), "{w}");
-                assert!(w.ends_with("the object was admitted unchanged"));
-            }
-            other => panic!("{other:?}"),
-        }
+        let outcome = evaluate(&payload);
+        assert_eq!(outcome.pod, None);
+        assert!(outcome.changes.is_empty());
+        let [w] = outcome.warnings.as_slice() else {
+            panic!("{outcome:?}")
+        };
+        assert!(w.contains(message), "{w}");
+        assert!(w.ends_with("the object was admitted unchanged"));
     }
 
     #[test]
@@ -162,6 +135,6 @@ mod tests {
             json!({"spec": {"containers": []}}),
             json!({"command": []}),
         );
-        assert_eq!(evaluate(&p), Verdict::Accept);
+        assert_eq!(evaluate(&p), Outcome::default());
     }
 }

@@ -13,25 +13,37 @@ pub trait Cluster {
     fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String>;
 }
 
+/// Why native sidecars are not used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsupported {
+    /// A node's kubelet is too old: the cluster does not support them.
+    OldKubelet(String),
+    /// The policy cannot tell whether the cluster supports them.
+    Unknown(String),
+}
+
 /// `Ok` when native sidecars work on every node, else why not.
-pub fn native_sidecars_supported(min: MinorVersion, cluster: &dyn Cluster) -> Result<(), String> {
+pub fn native_sidecars_supported(
+    min: MinorVersion,
+    cluster: &dyn Cluster,
+) -> Result<(), Unsupported> {
     let nodes = cluster
         .kubelet_versions()
-        .map_err(|e| format!("the node list could not be read ({e})"))?;
+        .map_err(|e| Unsupported::Unknown(format!("the node list could not be read ({e})")))?;
     if nodes.is_empty() {
-        return Err("the node list is empty".into());
+        return Err(Unsupported::Unknown("the node list is empty".into()));
     }
     for (node, version) in &nodes {
         match MinorVersion::parse(version) {
             None => {
-                return Err(format!(
+                return Err(Unsupported::Unknown(format!(
                     "node {node} reports kubelet version {version:?}, which cannot be read"
-                ));
+                )));
             }
             Some(v) if v < min => {
-                return Err(format!(
+                return Err(Unsupported::OldKubelet(format!(
                     "node {node} runs kubelet {version}, older than {min}"
-                ));
+                )));
             }
             Some(_) => {}
         }
@@ -153,11 +165,14 @@ pub mod tests {
 
     #[rstest]
     #[case::all_nodes_new(FakeCluster::nodes(&["v1.29.3", "v1.30.1+k3s1", "v1.31.0-eks-a737599", "v1.33.2+rke2r1"]), Ok(()))]
-    #[case::one_old_node(FakeCluster::nodes(&["v1.30.1", "v1.28.15-gke.1020000"]), Err("node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29".to_string()))]
-    #[case::unparsable(FakeCluster::nodes(&["v1.30.1", ""]), Err("node node-1 reports kubelet version \"\", which cannot be read".to_string()))]
-    #[case::empty(FakeCluster::nodes(&[]), Err("the node list is empty".to_string()))]
-    #[case::error(FakeCluster(Err("forbidden".into())), Err("the node list could not be read (forbidden)".to_string()))]
-    fn decides_from_every_node(#[case] cluster: FakeCluster, #[case] expected: Result<(), String>) {
+    #[case::one_old_node(FakeCluster::nodes(&["v1.30.1", "v1.28.15-gke.1020000"]), Err(Unsupported::OldKubelet("node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29".into())))]
+    #[case::unparsable(FakeCluster::nodes(&["v1.30.1", ""]), Err(Unsupported::Unknown("node node-1 reports kubelet version \"\", which cannot be read".into())))]
+    #[case::empty(FakeCluster::nodes(&[]), Err(Unsupported::Unknown("the node list is empty".into())))]
+    #[case::error(FakeCluster(Err("forbidden".into())), Err(Unsupported::Unknown("the node list could not be read (forbidden)".into())))]
+    fn decides_from_every_node(
+        #[case] cluster: FakeCluster,
+        #[case] expected: Result<(), Unsupported>,
+    ) {
         assert_eq!(native_sidecars_supported(min(), &cluster), expected);
     }
 

@@ -7,7 +7,8 @@ use jsonpath_lib as jsonpath;
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::admission::{Verdict, evaluate};
+use crate::admission::evaluate;
+use crate::mutation::Outcome;
 
 fn fixture(name: &str) -> Value {
     let path = format!(
@@ -18,14 +19,16 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn evaluate_fixture(name: &str, settings: Value) -> Verdict {
+fn evaluate_fixture(name: &str, settings: Value) -> Outcome {
     let payload = json!({"request": fixture(name), "settings": settings});
     evaluate(&serde_json::to_vec(&payload).unwrap())
 }
 
 fn mutated(name: &str, settings: Value) -> Value {
     match evaluate_fixture(name, settings) {
-        Verdict::Mutate { object, .. } => serde_json::from_str(&object).unwrap(),
+        Outcome {
+            pod: Some(object), ..
+        } => serde_json::from_str(&object).unwrap(),
         other => panic!("{name}: expected a mutation, got {other:?}"),
     }
 }
@@ -66,10 +69,15 @@ fn prefetch(name: &str, image: &str, pull: &str, security_context: Value) -> Val
     "kserve-predictor-v0.13-modelcar",
     vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
 )]
-#[case::psa_restricted(
-    "kserve-predictor-psa-restricted",
+#[case::containers_run_as_non_root(
+    "kserve-predictor-containers-run-as-non-root",
     vec![prefetch("modelcar-prefetch", "ghcr.io/example/models/granite:2.0", "IfNotPresent",
         json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))]
+)]
+#[case::v0_13_uid_modelcar_restricted(
+    "kserve-predictor-v0.13-uid-modelcar-restricted",
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent",
+        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))]
 )]
 #[case::istio_private_digest(
     "kserve-predictor-istio-private-digest",
@@ -105,13 +113,14 @@ fn mutated_pod_is_the_original_plus_the_init_containers(
 #[case::delete("kserve-predictor-delete")]
 #[case::deployment("deployment-create")]
 fn accepted_unchanged(#[case] name: &str) {
-    assert_eq!(evaluate_fixture(name, json!({})), Verdict::Accept);
+    assert_eq!(evaluate_fixture(name, json!({})), Outcome::default());
 }
 
 #[rstest]
 #[case::before_kserve_webhook("kserve-predictor-before-kserve-webhook")]
 #[case::kserve_v0_13_modelcar("kserve-predictor-v0.13-modelcar")]
-#[case::psa_restricted("kserve-predictor-psa-restricted")]
+#[case::containers_run_as_non_root("kserve-predictor-containers-run-as-non-root")]
+#[case::v0_13_uid_modelcar_restricted("kserve-predictor-v0.13-uid-modelcar-restricted")]
 #[case::istio_private_digest("kserve-predictor-istio-private-digest")]
 #[case::two_modelcars("pod-two-modelcars")]
 #[case::unknown_field_kept("pod-unknown-field")]
@@ -121,7 +130,7 @@ fn evaluating_the_mutated_pod_again_changes_nothing(#[case] name: &str) {
     let payload = json!({"request": request, "settings": {}});
     assert_eq!(
         evaluate(&serde_json::to_vec(&payload).unwrap()),
-        Verdict::Accept
+        Outcome::default()
     );
 }
 
@@ -159,25 +168,53 @@ fn istio_init_keeps_running_first() {
     );
 }
 
+/// Scenario 2 of README "Pods that must run as non-root": a ClusterAdmissionPolicy sees
+/// a pod that requires non-root and no user anywhere. KServe's modelcar will get
+/// `runAsUser` (uidModelcar); an init container without one could hold the pod in Init.
 #[test]
-fn added_container_passes_pod_security_restricted() {
-    let pod = mutated("kserve-predictor-psa-restricted", json!({}));
+fn pod_that_requires_non_root_without_a_user_is_not_pre_pulled_by_default() {
+    let outcome = evaluate_fixture("kserve-predictor-psa-restricted", json!({}));
+    assert_eq!(outcome.pod, None);
+    let [warning] = outcome.warnings.as_slice() else {
+        panic!("{outcome:?}")
+    };
+    for said in [
+        "image ghcr.io/example/models/granite:2.0 is not pre-pulled",
+        "securityContext: {runAsUser: 1010}",
+    ] {
+        assert!(warning.contains(said), "{warning}");
+    }
+}
+
+#[test]
+fn pod_that_requires_non_root_is_pre_pulled_with_the_configured_user() {
+    let settings = json!({"securityContext": {"runAsUser": 1010}});
+    let pod = mutated("kserve-predictor-psa-restricted", settings);
     let added = &jsonpath::select(
         &pod,
         "$.spec.initContainers[?(@.name == 'modelcar-prefetch')]",
     )
     .unwrap()[0];
-    let sc = &added["securityContext"];
-    // restricted: no escalation, drop ALL, no added capability; runAsNonRoot and
-    // seccomp come from the pod level here.
-    assert_eq!(sc["allowPrivilegeEscalation"], json!(false));
-    assert_eq!(sc["capabilities"], json!({"drop": ["ALL"]}));
-    assert!(sc.get("privileged").is_none() && sc.get("runAsUser").is_none());
-    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    // Pod Security `restricted`: no escalation, drop ALL, no added capability;
+    // runAsNonRoot and seccomp come from the pod level here.
     assert_eq!(
-        pod["spec"]["securityContext"]["seccompProfile"]["type"],
-        json!("RuntimeDefault")
+        added["securityContext"],
+        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
     );
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+}
+
+/// Scenario 1: KServe's modelcar, appended after a ClusterAdmissionPolicy, runs with
+/// `runAsUser` and no `runAsNonRoot`; the added container must not demand more.
+#[test]
+fn containers_that_run_as_non_root_do_not_make_the_added_one_require_it() {
+    let pod = mutated("kserve-predictor-containers-run-as-non-root", json!({}));
+    let sc = jsonpath::select(
+        &pod,
+        "$.spec.initContainers[?(@.name == 'modelcar-prefetch')].securityContext",
+    )
+    .unwrap();
+    assert!(sc[0].get("runAsNonRoot").is_none() && sc[0].get("runAsUser").is_none());
 }
 
 #[test]
@@ -224,7 +261,7 @@ fn llm_inference_service_modelcar_becomes_a_native_sidecar() {
         original_with_sidecars(name, &[1], "/mnt/models/qwen")
     );
     // In the default mode its modelcar-init already pre-pulls the image.
-    assert_eq!(evaluate_fixture(name, json!({})), Verdict::Accept);
+    assert_eq!(evaluate_fixture(name, json!({})), Outcome::default());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use kubewarden_policy_sdk::logging::KubewardenDrain;
 use kubewarden_policy_sdk::{protocol_version_guest, validate_settings};
-use slog::{Logger, info, o, warn};
+use slog::{Logger, o, warn};
 use wapc_guest::{CallResult, register_function};
 
 mod admission;
@@ -34,8 +34,9 @@ mod limit_tests;
 mod memory_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod run_as_non_root_tests;
 
-use admission::Verdict;
 use settings::Settings;
 
 static LOG: LazyLock<Logger> =
@@ -48,19 +49,16 @@ pub extern "C" fn wapc_init() {
     register_function("protocol_version", protocol_version_guest);
 }
 
-/// The waPC `validate` function: evaluates the raw payload (`{"request": ..., "settings": ...}`)
-/// and logs why. Never returns `Err` and never panics, whatever the bytes: an `Err` or a trap
-/// makes policy-server reject the request. Public for the native fuzz target (fuzz/).
+/// The waPC `validate` function: evaluates the raw payload (`{"request": ..., "settings": ...}`).
+/// Never returns `Err` and never panics, whatever the bytes: an `Err` or a trap makes
+/// policy-server reject the request. Public for the native fuzz target (fuzz/).
+///
+/// Only problems are logged. What a mutation did travels in the response's audit
+/// annotation: a log call costs the host a JSON parse and a log line per pod.
 pub fn validate(payload: &[u8]) -> CallResult {
-    let verdict = admission::evaluate(payload);
-    match &verdict {
-        Verdict::Accept => {}
-        Verdict::AcceptWithWarning(w) => warn!(LOG, "{}", w),
-        Verdict::Mutate { changes, .. } => {
-            for change in changes {
-                info!(LOG, "{}", change);
-            }
-        }
+    let outcome = admission::evaluate(payload);
+    for warning in &outcome.warnings {
+        warn!(LOG, "{}", warning);
     }
-    response::encode(verdict)
+    Ok(response::encode(&outcome))
 }

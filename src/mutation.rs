@@ -1,25 +1,36 @@
 //! The mutation as a pure function: (settings, pod) -> the desired pod.
 
-use crate::cluster::{self, Cluster};
+use crate::cluster::{self, Cluster, Unsupported};
 use crate::json_text;
 use crate::kubelet::MinorVersion;
 use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
 use crate::pod_text::PodText;
 use crate::prefetch_container;
-use crate::security::PodSecurity;
+use crate::security::{self, PodSecurity};
 use crate::settings::{Mode, Settings};
 use crate::sidecar;
 use crate::view::PodView;
 
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    /// Nothing to do: the pod goes through as it came.
-    Unchanged,
-    /// The desired pod as JSON text, and one line per change for the log.
-    Mutated { pod: String, changes: Vec<String> },
-    /// The pod could not be understood; it goes through unchanged.
-    Unreadable(String),
+/// What the policy answers: the pod to admit, and what to say about it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// The desired pod as JSON text; `None` admits the pod as it came.
+    pub pod: Option<String>,
+    /// What was changed and why, one line each: the `prefetch` audit annotation.
+    pub changes: Vec<String>,
+    /// What was left undone, and why: AdmissionResponse warnings and log lines.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The pod goes through as it came, because `problem` stopped the policy.
+    pub fn unreadable(problem: impl std::fmt::Display) -> Outcome {
+        Outcome {
+            warnings: vec![format!("{problem}; the object was admitted unchanged")],
+            ..Outcome::default()
+        }
+    }
 }
 
 /// The pod with the modelcar race closed: an init container appended for
@@ -31,91 +42,94 @@ pub enum Outcome {
 pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
     let view = match PodView::from_json(pod) {
         Ok(v) => v,
-        Err(e) => return Outcome::Unreadable(e),
+        Err(e) => return Outcome::unreadable(e),
     };
-    let (mut plan, mut changes) = match plan_for_mode(settings, &view, cluster) {
-        Ok((plan, _)) if plan.is_empty() => return Outcome::Unchanged,
-        Ok(planned) => planned,
-        Err(e) => return Outcome::Unreadable(e),
+    let mut out = Outcome::default();
+    let mut plan = match plan_for_mode(settings, &view, cluster, &mut out) {
+        Ok(plan) if plan.is_empty() => return Outcome::default(),
+        Ok(plan) => plan,
+        Err(e) => return Outcome::unreadable(e),
     };
     let text = match PodText::parse(pod) {
         Ok(t) => t,
-        Err(e) => return Outcome::Unreadable(e),
+        Err(e) => return Outcome::unreadable(e),
     };
-    changes.append(&mut plan.kept);
-    let mut appended = prefetch_containers(settings, &view, &text, &plan.prefetch, &mut changes);
+    out.changes.append(&mut plan.kept);
+    let mut appended = prefetch_containers(settings, &view, &text, &plan.prefetch, &mut out);
     for &index in &plan.moves {
         let Some(modelcar) = text.container(index) else {
-            return Outcome::Unreadable(format!(
+            return Outcome::unreadable(format!(
                 "the Pod's spec.containers[{index}] cannot be read"
             ));
         };
         let name = modelcar.read::<String>("name").unwrap_or_default();
-        let (sidecar, note) = sidecar::from_modelcar(settings, &modelcar);
-        changes.push(format!(
-            "moved modelcar {name} into the init containers as a native sidecar"
+        let image = modelcar.read::<String>("image").unwrap_or_default();
+        let (sidecar, no_probe) = sidecar::from_modelcar(settings, &modelcar);
+        out.changes.push(format!(
+            "moved modelcar {name} ({image}) into the init containers as a native sidecar"
         ));
-        changes.extend(note);
+        out.warnings.extend(no_probe);
         appended.push(sidecar);
     }
     if appended.is_empty() {
-        return Outcome::Unchanged;
+        out.changes.clear();
+        return out;
     }
     let pod = text.edited(&plan.moves, &appended);
     if json_text::has_lone_surrogate(&pod) {
-        return Outcome::Unreadable(
+        return Outcome::unreadable(
             "the Pod's JSON has an unpaired UTF-16 surrogate escape (\\uD800 to \\uDFFF), \
-             which the host could not read back in a changed Pod"
-                .into(),
+             which the host could not read back in a changed Pod",
         );
     }
-    Outcome::Mutated { pod, changes }
+    out.pod = Some(pod);
+    out
 }
 
-/// The plan for the configured mode, and a log line when `auto` fell back.
+/// The plan for the configured mode; why `auto` fell back goes to `out`.
 fn plan_for_mode<'a>(
     settings: &'a Settings,
     view: &'a PodView<'a>,
     cluster: &dyn Cluster,
-) -> Result<(Plan<'a>, Vec<String>), String> {
+    out: &mut Outcome,
+) -> Result<Plan<'a>, String> {
     let plan = model_images::plan(settings, view, settings.mode != Mode::InitContainer)?;
     if settings.mode != Mode::Auto || plan.moves.is_empty() {
-        return Ok((plan, Vec::new()));
+        return Ok(plan);
     }
     let support = match MinorVersion::parse(&settings.native_sidecar_min_kubelet_version) {
         Some(min) => cluster::native_sidecars_supported(min, cluster),
-        None => Err("nativeSidecarMinKubeletVersion cannot be read".into()),
+        None => Err(Unsupported::Unknown(
+            "nativeSidecarMinKubeletVersion cannot be read".into(),
+        )),
     };
     match support {
-        Ok(()) => Ok((plan, Vec::new())),
-        Err(reason) => Ok((
-            model_images::plan(settings, view, false)?,
-            vec![format!(
-                "mode auto uses init containers, not native sidecars: {reason}"
-            )],
-        )),
+        Ok(()) => return Ok(plan),
+        // A decision, not a problem: recorded with the changes.
+        Err(Unsupported::OldKubelet(reason)) => out.changes.push(fallback(&reason)),
+        // The policy could not tell: the cluster admin should hear of it.
+        Err(Unsupported::Unknown(reason)) => out.warnings.push(fallback(&reason)),
     }
+    model_images::plan(settings, view, false)
 }
 
-/// One init container per image, as JSON text; log lines go to `changes`.
+fn fallback(reason: &str) -> String {
+    format!("mode auto uses init containers, not native sidecars: {reason}")
+}
+
+/// One init container per image that can take one, as JSON text.
 fn prefetch_containers(
     settings: &Settings,
     view: &PodView,
     text: &PodText,
     wanted: &[ModelImage],
-    changes: &mut Vec<String>,
+    out: &mut Outcome,
 ) -> Vec<String> {
-    let security = PodSecurity::of(view);
+    let pod_security = PodSecurity::of(view);
+    let setting = settings.security_context.as_ref().map(|sc| sc.text());
     let mut names = NameAllocator::new(&settings.init_container_name, view.container_names());
     let mut containers = Vec::with_capacity(wanted.len());
     for m in wanted {
-        let Some(name) = names.next() else {
-            changes.push(format!(
-                "no free init container name is left for image {}; it is not pre-pulled",
-                m.image
-            ));
-            break;
-        };
         let (modelcar, source) = match m.origin {
             Origin::Container { index } => (
                 text.container(index),
@@ -123,16 +137,35 @@ fn prefetch_containers(
             ),
             Origin::Annotation { key } => (None, format!("annotation {key}")),
         };
-        changes.push(format!(
+        let Ok(security_context) =
+            security::for_prefetch(setting, modelcar.as_ref(), &pod_security)
+        else {
+            out.warnings.push(format!(
+                "image {} is not pre-pulled: the pod requires runAsNonRoot and no runAsUser is \
+                 known for an init container, so a model image that runs as root would hold the \
+                 pod in Init; set the policy setting securityContext: {{runAsUser: 1010}} \
+                 (KServe's default uidModelcar; use your cluster's) to pre-pull it",
+                m.image
+            ));
+            continue;
+        };
+        let Some(name) = names.next() else {
+            out.warnings.push(format!(
+                "no free init container name is left for image {}; it is not pre-pulled",
+                m.image
+            ));
+            break;
+        };
+        out.changes.push(format!(
             "added init container {name} to pre-pull {} (from {source})",
             m.image
         ));
         containers.push(prefetch_container::build(
             settings,
-            name,
+            &name,
             m.image,
             modelcar.as_ref(),
-            &security,
+            &security_context,
         ));
     }
     containers
@@ -147,18 +180,25 @@ pub mod testing {
     #[derive(Debug, PartialEq)]
     pub enum Got {
         Unchanged,
-        Mutated { pod: Value, changes: Vec<String> },
-        Unreadable(String),
+        /// Admitted unchanged, with warnings (unreadable, or nothing could be added).
+        Warned(Vec<String>),
+        Mutated {
+            pod: Value,
+            changes: Vec<String>,
+            warnings: Vec<String>,
+        },
     }
 
     pub fn desired(settings: &Settings, pod: Value, cluster: &dyn Cluster) -> Got {
-        match desired_pod(settings, &pod.to_string(), cluster) {
-            Outcome::Unchanged => Got::Unchanged,
-            Outcome::Unreadable(e) => Got::Unreadable(e),
-            Outcome::Mutated { pod, changes } => Got::Mutated {
+        let out = desired_pod(settings, &pod.to_string(), cluster);
+        match out.pod {
+            Some(pod) => Got::Mutated {
                 pod: serde_json::from_str(&pod).expect("the mutated pod is JSON"),
-                changes,
+                changes: out.changes,
+                warnings: out.warnings,
             },
+            None if out.warnings.is_empty() => Got::Unchanged,
+            None => Got::Warned(out.warnings),
         }
     }
 }
@@ -205,7 +245,10 @@ mod tests {
             },
             "status": {}
         });
-        let Got::Mutated { pod: out, changes } = mutate(json!({}), pod.clone()) else {
+        let Got::Mutated {
+            pod: out, changes, ..
+        } = mutate(json!({}), pod.clone())
+        else {
             panic!()
         };
         let mut expected = pod;
@@ -215,10 +258,10 @@ mod tests {
             .push(
                 serde_json::from_str(&prefetch_container::build(
                     &Settings::default(),
-                    "modelcar-prefetch".into(),
+                    "modelcar-prefetch",
                     "m:1",
                     None,
-                    &PodSecurity::default(),
+                    &security::for_prefetch(None, None, &PodSecurity::default()).unwrap(),
                 ))
                 .unwrap(),
             );
@@ -293,7 +336,10 @@ mod tests {
     #[case::annotation_but_no_spec(json!({"metadata": {"annotations": {KSERVE: "oci://m"}}}), "the Pod has no spec")]
     fn unreadable(#[case] pod: Value, #[case] message: &str) {
         match mutate(json!({}), pod) {
-            Got::Unreadable(m) => assert!(m.contains(message), "{m}"),
+            Got::Warned(w) => {
+                assert!(w.len() == 1 && w[0].contains(message), "{w:?}");
+                assert!(w[0].ends_with("the object was admitted unchanged"));
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -347,7 +393,10 @@ mod tests {
     #[case::auto_with_new_nodes("auto", FakeCluster::nodes(&["v1.30.4", "v1.29.0+k3s1"]))]
     fn carried_modelcar_becomes_a_native_sidecar(#[case] mode: &str, #[case] cluster: FakeCluster) {
         let pod = carried_modelcar_pod();
-        let Got::Mutated { pod: out, changes } = with_mode(mode, pod.clone(), &cluster) else {
+        let Got::Mutated {
+            pod: out, changes, ..
+        } = with_mode(mode, pod.clone(), &cluster)
+        else {
             panic!()
         };
         let mut expected = pod.clone();
@@ -362,20 +411,31 @@ mod tests {
         assert_eq!(out, expected);
         assert_eq!(
             changes,
-            ["moved modelcar modelcar into the init containers as a native sidecar"]
+            ["moved modelcar modelcar (quay.io/m:1) into the init containers as a native sidecar"]
         );
         assert_eq!(with_mode(mode, out, &cluster), Got::Unchanged);
     }
 
+    /// An old kubelet is a decision (recorded with the changes); a cluster the
+    /// policy cannot read is a problem (a warning for the admin).
     #[rstest]
-    #[case::one_old_node(FakeCluster::nodes(&["v1.30.4", "v1.28.15-gke.1020000"]), "node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29")]
-    #[case::unparsable(FakeCluster::nodes(&["v1.30.4", "unknown"]), "which cannot be read")]
-    #[case::empty(FakeCluster::nodes(&[]), "the node list is empty")]
-    #[case::error(FakeCluster(Err("forbidden".into())), "the node list could not be read (forbidden)")]
-    fn auto_falls_back_to_init_containers(#[case] cluster: FakeCluster, #[case] reason: &str) {
+    #[case::one_old_node(FakeCluster::nodes(&["v1.30.4", "v1.28.15-gke.1020000"]), "node node-1 runs kubelet v1.28.15-gke.1020000, older than 1.29", false)]
+    #[case::unparsable(FakeCluster::nodes(&["v1.30.4", "unknown"]), "which cannot be read", true)]
+    #[case::empty(FakeCluster::nodes(&[]), "the node list is empty", true)]
+    #[case::error(FakeCluster(Err("forbidden".into())), "the node list could not be read (forbidden)", true)]
+    fn auto_falls_back_to_init_containers(
+        #[case] cluster: FakeCluster,
+        #[case] reason: &str,
+        #[case] warned: bool,
+    ) {
         let mut pod = carried_modelcar_pod();
         pod["spec"]["initContainers"] = json!([]);
-        let Got::Mutated { pod: out, changes } = with_mode("auto", pod.clone(), &cluster) else {
+        let Got::Mutated {
+            pod: out,
+            changes,
+            warnings,
+        } = with_mode("auto", pod.clone(), &cluster)
+        else {
             panic!()
         };
         assert_eq!(
@@ -383,17 +443,23 @@ mod tests {
             "the modelcar stays"
         );
         assert_eq!(
-            added_names(&Got::Mutated {
-                pod: out,
-                changes: vec![]
-            }),
-            ["modelcar-prefetch"]
+            out["spec"]["initContainers"][0]["name"],
+            "modelcar-prefetch"
         );
-        assert!(
-            changes[0].starts_with("mode auto uses init containers, not native sidecars: "),
-            "{changes:?}"
+        let fallback = "mode auto uses init containers, not native sidecars: ";
+        let (noted, other) = if warned {
+            (&warnings, &changes)
+        } else {
+            (&changes, &warnings)
+        };
+        assert!(noted[0].starts_with(fallback), "{noted:?}");
+        assert!(noted[0].contains(reason), "{noted:?}");
+        assert!(!other.iter().any(|l| l.starts_with(fallback)), "{other:?}");
+        assert_eq!(
+            changes.last().unwrap(),
+            "added init container modelcar-prefetch to pre-pull quay.io/m:1 \
+             (from modelcar container spec.containers[1])"
         );
-        assert!(changes[0].contains(reason), "{changes:?}");
     }
 
     #[test]
@@ -435,11 +501,14 @@ mod tests {
             "metadata": {"annotations": {KSERVE: "oci://m:1"}},
             "spec": {"containers": [{"name": "kserve-container", "image": "s"}, {"name": "modelcar", "image": "m:1"}]}
         });
-        let Got::Mutated { pod: out, changes } = with_mode(
+        let Got::Mutated {
+            pod: out, changes, ..
+        } = with_mode(
             "nativeSidecar",
             pod.clone(),
             &FakeCluster(Err("unused".into())),
-        ) else {
+        )
+        else {
             panic!()
         };
         assert_eq!(out["spec"]["containers"], pod["spec"]["containers"]);

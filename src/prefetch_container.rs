@@ -2,7 +2,7 @@
 
 use crate::image;
 use crate::json_text::{self, Fields};
-use crate::security::{self, PodSecurity};
+
 use crate::settings::Settings;
 
 /// KServe's own modelcar requests and limits: tiny, and present, so that a
@@ -12,12 +12,13 @@ const KSERVE_MODELCAR_RESOURCES: &str =
 
 /// The container as JSON text. `modelcar` is the container the image came
 /// from, if it came from one; its resources are copied as written.
+/// `security_context` is decided by `security::for_prefetch`.
 pub fn build(
     settings: &Settings,
-    name: String,
+    name: &str,
     image: &str,
     modelcar: Option<&Fields>,
-    pod: &PodSecurity,
+    security_context: &str,
 ) -> String {
     let pull_policy = modelcar
         .and_then(|m| m.read::<String>("imagePullPolicy"))
@@ -30,22 +31,18 @@ pub fn build(
             .unwrap_or(KSERVE_MODELCAR_RESOURCES)
             .to_string(),
     };
-    let security_context = match &settings.security_context {
-        Some(sc) => sc.text().to_string(),
-        None => security::hardened(modelcar.and_then(|m| m.raw("securityContext")), pod),
-    };
     let command: Vec<String> = settings
         .command
         .iter()
         .map(|c| json_text::quoted(c))
         .collect();
     Fields::default().with(&[
-        ("name", json_text::quoted(&name)),
+        ("name", json_text::quoted(name)),
         ("image", json_text::quoted(image)),
         ("command", format!("[{}]", command.join(","))),
         ("imagePullPolicy", json_text::quoted(&pull_policy)),
         ("resources", resources),
-        ("securityContext", security_context),
+        ("securityContext", security_context.to_string()),
         (
             "terminationMessagePolicy",
             r#""FallbackToLogsOnError""#.into(),
@@ -56,19 +53,27 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::{self, PodSecurity};
     use rstest::rstest;
     use serde_json::{Value, json};
 
+    /// The container for a pod without a securityContext of its own.
     fn container(settings: Value, image: &str, modelcar: Option<Value>) -> Value {
         let settings = Settings::from_value(&settings);
         let modelcar_text = modelcar.map(|m| m.to_string());
         let modelcar = modelcar_text.as_deref().and_then(Fields::parse);
-        let text = build(
-            &settings,
-            "modelcar-prefetch".into(),
-            image,
+        let security_context = security::for_prefetch(
+            settings.security_context.as_ref().map(|sc| sc.text()),
             modelcar.as_ref(),
             &PodSecurity::default(),
+        )
+        .unwrap();
+        let text = build(
+            &settings,
+            "modelcar-prefetch",
+            image,
+            modelcar.as_ref(),
+            &security_context,
         );
         serde_json::from_str(&text).unwrap()
     }
@@ -149,10 +154,10 @@ mod tests {
         Some(json!({"securityContext": {"runAsUser": 1010, "privileged": true}})),
         json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
     )]
-    #[case::setting_verbatim(
+    #[case::setting_hardened(
         json!({"securityContext": {"runAsUser": 65532}}),
         Some(json!({"securityContext": {"runAsUser": 1010}})),
-        json!({"runAsUser": 65532})
+        json!({"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
     )]
     fn security_context(
         #[case] settings: Value,

@@ -18,10 +18,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
 
-use crate::admission::{Verdict, evaluate};
+use crate::admission::evaluate;
 use crate::cluster::tests::FakeCluster;
 use crate::image;
 use crate::model_link;
+use crate::mutation::Outcome;
 use crate::mutation::testing::{Got, desired};
 use crate::names;
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION as KSERVE, Mode, Settings};
@@ -286,8 +287,13 @@ fn pod() -> impl Strategy<Value = Value> {
             list_field(init_container(pool.clone()), 3),
             list_field(ephemeral, 2),
             any::<[bool; 3]>(),
+            select(vec![
+                json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
+                json!({"runAsNonRoot": true, "runAsUser": 1000}),
+                json!({"runAsUser": 1000}),
+            ]),
         )
-            .prop_map(|(containers, init, ephemeral, extras)| {
+            .prop_map(|(containers, init, ephemeral, extras, pod_security)| {
                 let mut spec = Map::new();
                 for (key, list) in [
                     ("containers", containers),
@@ -299,10 +305,7 @@ fn pod() -> impl Strategy<Value = Value> {
                     }
                 }
                 if extras[0] {
-                    spec.insert(
-                        "securityContext".into(),
-                        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
-                    );
+                    spec.insert("securityContext".into(), pod_security);
                 }
                 if extras[1] {
                     spec.insert(
@@ -374,8 +377,13 @@ fn settings(mode: Option<Mode>) -> impl Strategy<Value = Value> {
         ])),
         prop::option::of(Just(json!({"exec": {"command": ["true"]}}))),
         prop::option::of(Just(json!(["/bin/true"]))),
+        prop::option::of(select(vec![
+            json!({"runAsUser": 1010}),
+            json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false}),
+            json!({"runAsNonRoot": false}),
+        ])),
     )
-        .prop_map(|(mode, name, patterns, probe, command)| {
+        .prop_map(|(mode, name, patterns, probe, command, security_context)| {
             let mut s = json!({"mode": mode.to_string()});
             if let Some(n) = name {
                 s["initContainerName"] = json!(n);
@@ -388,6 +396,9 @@ fn settings(mode: Option<Mode>) -> impl Strategy<Value = Value> {
             }
             if let Some(c) = command {
                 s["command"] = c;
+            }
+            if let Some(sc) = security_context {
+                s["securityContext"] = sc;
             }
             s
         })
@@ -532,7 +543,7 @@ fn request(object: &Value) -> Value {
     })
 }
 
-fn evaluate_pod(pod: &Value, settings: &Value) -> Verdict {
+fn evaluate_pod(pod: &Value, settings: &Value) -> Outcome {
     let payload = json!({"request": request(pod), "settings": settings});
     evaluate(&serde_json::to_vec(&payload).unwrap())
 }
@@ -604,6 +615,61 @@ fn well_formed(settings: &Settings, pod: &Value) -> bool {
     spec_ok && modelcars_ok
 }
 
+/// Model images the policy must not pre-pull because the init container could
+/// keep a startable pod in `Init` (README "Pods that must run as non-root"),
+/// worked out here from the pod and the settings alone: the container must
+/// run as non-root (its own securityContext, else the pod's), no user is known
+/// for it (the setting, the visible modelcar, the pod), and the modelcar the
+/// image came from, when the policy sees it, would start where it would not.
+fn unstartable_images(settings: &Settings, pod: &Value) -> HashSet<String> {
+    let set = |sc: Option<&Value>, key: &str| -> Option<Value> {
+        sc.and_then(|sc| sc.get(key))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let pod_sc = pod.pointer("/spec/securityContext");
+    let pod_non_root = set(pod_sc, "runAsNonRoot") == Some(json!(true));
+    let pod_user = set(pod_sc, "runAsUser").is_some();
+    let refused = |sc: Option<&Value>, user_elsewhere: bool| {
+        let non_root = set(sc, "runAsNonRoot").map_or(pod_non_root, |v| v == json!(true));
+        non_root && !(set(sc, "runAsUser").is_some() || user_elsewhere || pod_user)
+    };
+    let setting: Option<Value> = settings
+        .security_context
+        .as_ref()
+        .map(|sc| serde_json::from_str(sc.text()).unwrap());
+    let containers = list(pod, "containers");
+    model_images(settings, pod)
+        .into_iter()
+        .filter(|image| {
+            let modelcar = containers.iter().find(|c| {
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| names::matches_any(&settings.modelcar_container_names, n))
+                    && c.get("image").and_then(Value::as_str) == Some(image)
+            });
+            match modelcar {
+                None => refused(setting.as_ref(), false),
+                Some(m) => {
+                    let m_sc = m.get("securityContext").filter(|sc| sc.is_object());
+                    let m_refused = refused(m_sc, false);
+                    let ours_refused = match &setting {
+                        Some(s) => refused(Some(s), set(m_sc, "runAsUser").is_some()),
+                        None => m_refused,
+                    };
+                    ours_refused && !m_refused
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether a warning says that `image` was left alone for want of a user.
+fn warned_unstartable(warnings: &[String], image: &str) -> bool {
+    let said = format!("image {image} is not pre-pulled: the pod requires runAsNonRoot");
+    warnings.iter().any(|w| w.starts_with(&said))
+}
+
 fn all_names(pod: &Value) -> Vec<String> {
     ["containers", "initContainers", "ephemeralContainers"]
         .iter()
@@ -632,6 +698,7 @@ fn assert_only_appended(
     output: &Value,
     moves: bool,
 ) -> Result<(), TestCaseError> {
+    let unstartable = unstartable_images(settings, input);
     // Nothing outside the two container lists changes.
     prop_assert_eq!(without(input, &["spec"]), without(output, &["spec"]));
     let (Some(in_spec), Some(out_spec)) = (input.get("spec"), output.get("spec")) else {
@@ -726,6 +793,26 @@ fn assert_only_appended(
             image
         );
         prop_assert!(!pulled.contains(&image), "pre-pulls {} twice", image);
+        prop_assert!(
+            !unstartable.contains(&image),
+            "pre-pulls {} with an init container that could keep the pod in Init",
+            image
+        );
+        // Never stricter than the pod or the modelcar it stands for.
+        let non_root = c.pointer("/securityContext/runAsNonRoot") == Some(&json!(true));
+        if non_root && settings.security_context.is_none() {
+            let pod_requires =
+                input.pointer("/spec/securityContext/runAsNonRoot") == Some(&json!(true));
+            let modelcar_requires = list(input, "containers").iter().any(|m| {
+                m.get("image") == c.get("image")
+                    && m.pointer("/securityContext/runAsNonRoot") == Some(&json!(true))
+            });
+            prop_assert!(
+                pod_requires || modelcar_requires,
+                "{} requires runAsNonRoot where neither the pod nor its modelcar does",
+                c
+            );
+        }
         prop_assert!(added_images.insert(image.clone()), "adds {} twice", image);
         prop_assert_eq!(&c["command"], &json!(settings.command));
         prop_assert_eq!(
@@ -739,11 +826,11 @@ fn assert_only_appended(
     }
 
     assert_unique_names(output)?;
-    // Nothing is left to pull.
+    // Nothing is left to pull, but what must not be.
     let now_pulled = init_images(output);
     for image in &wanted {
         prop_assert!(
-            now_pulled.contains(image),
+            now_pulled.contains(image) || unstartable.contains(image),
             "{} is not pulled by an init container",
             image
         );
@@ -759,35 +846,50 @@ fn check_evaluate(pod: &Value, settings_doc: &Value, realistic: bool) -> Result<
     let settings = Settings::from_value(settings_doc);
     let valid = settings.problems().is_empty();
     let well_formed = realistic && well_formed(&settings, pod);
-    match evaluate_pod(pod, settings_doc) {
-        Verdict::Accept => {
+    let outcome = evaluate_pod(pod, settings_doc);
+    let unreadable = outcome
+        .warnings
+        .iter()
+        .any(|w| w.ends_with("the object was admitted unchanged"));
+    prop_assert!(
+        !(unreadable && valid && well_formed),
+        "a well-formed pod was unreadable: {:?}",
+        outcome.warnings
+    );
+    match outcome.pod {
+        None => {
+            prop_assert!(outcome.changes.is_empty(), "{:?}", outcome);
             if valid && well_formed && settings.mode == Mode::InitContainer {
                 let pulled = init_images(pod);
+                let unstartable = unstartable_images(&settings, pod);
                 for image in model_images(&settings, pod) {
+                    let left = unstartable.contains(&image)
+                        && warned_unstartable(&outcome.warnings, &image);
                     prop_assert!(
-                        pulled.contains(&image),
+                        pulled.contains(&image) || left,
                         "accepted without pulling {}",
                         image
                     );
                 }
             }
         }
-        Verdict::AcceptWithWarning(w) => {
-            prop_assert!(w.starts_with("modelcar-prefetch: "), "{}", w);
-            prop_assert!(w.ends_with("the object was admitted unchanged"), "{}", w);
-            prop_assert!(
-                !(valid && well_formed),
-                "a well-formed pod got a warning: {}",
-                w
-            );
-        }
-        Verdict::Mutate { object, changes } => {
+        Some(object) => {
             let object: serde_json::Value = serde_json::from_str(&object).unwrap();
             prop_assert!(valid, "mutated with invalid settings");
-            prop_assert!(!changes.is_empty());
+            prop_assert!(!outcome.changes.is_empty());
+            prop_assert!(!unreadable, "{:?}", outcome.warnings);
             let moves = settings.mode == Mode::NativeSidecar;
             assert_only_appended(&settings, pod, &object, moves)?;
-            prop_assert_eq!(evaluate_pod(&object, settings_doc), Verdict::Accept);
+            for image in unstartable_images(&settings, pod) {
+                if !init_images(&object).contains(&image) {
+                    prop_assert!(
+                        warned_unstartable(&outcome.warnings, &image),
+                        "no warning for {}",
+                        image
+                    );
+                }
+            }
+            prop_assert_eq!(evaluate_pod(&object, settings_doc).pod, None);
         }
     }
     Ok(())
@@ -822,12 +924,13 @@ proptest! {
         };
         match desired(&settings, pod.clone(), &cluster) {
             Got::Unchanged => {}
-            Got::Unreadable(e) => {
-                prop_assert!(!well_formed(&settings, &pod), "well-formed pod unreadable: {}", e);
+            Got::Warned(w) => {
+                let unreadable = w.iter().any(|w| w.ends_with("the object was admitted unchanged"));
+                prop_assert!(!unreadable || !well_formed(&settings, &pod), "well-formed pod unreadable: {:?}", w);
             }
             Got::Mutated { pod: out, .. } => {
                 assert_only_appended(&settings, &pod, &out, moves)?;
-                prop_assert_eq!(desired(&settings, out, &cluster), Got::Unchanged);
+                prop_assert!(matches!(desired(&settings, out, &cluster), Got::Unchanged | Got::Warned(_)));
             }
         }
     }
@@ -844,7 +947,7 @@ proptest! {
         request["kind"]["kind"] = json!(kind);
         request["operation"] = json!(operation);
         let payload = json!({"request": request, "settings": settings});
-        prop_assert_eq!(evaluate(&serde_json::to_vec(&payload).unwrap()), Verdict::Accept);
+        prop_assert_eq!(evaluate(&serde_json::to_vec(&payload).unwrap()), Outcome::default());
     }
 
     #[test]
@@ -854,14 +957,11 @@ proptest! {
 
     #[test]
     fn arbitrary_objects_never_break_the_contract(object in json_value(), settings in settings(None)) {
-        match evaluate_pod(&object, &settings) {
-            Verdict::Mutate { object: out, .. } => {
-                let out: serde_json::Value = serde_json::from_str(&out).unwrap();
-                prop_assert!(object.is_object());
-                let settings = Settings::from_value(&settings);
-                assert_only_appended(&settings, &object, &out, settings.mode == Mode::NativeSidecar)?;
-            }
-            Verdict::Accept | Verdict::AcceptWithWarning(_) => {}
+        if let Some(out) = evaluate_pod(&object, &settings).pod {
+            let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+            prop_assert!(object.is_object());
+            let settings = Settings::from_value(&settings);
+            assert_only_appended(&settings, &object, &out, settings.mode == Mode::NativeSidecar)?;
         }
     }
 
@@ -870,7 +970,7 @@ proptest! {
         let is_pod_create = payload.pointer("/request/kind/kind") == Some(&json!("Pod"))
             && payload.pointer("/request/operation") == Some(&json!("CREATE"));
         let bytes = serde_json::to_vec(&payload).unwrap();
-        if let Verdict::Mutate { .. } = evaluate(&bytes) {
+        if evaluate(&bytes).pod.is_some() {
             prop_assert!(is_pod_create);
         }
         prop_assert!(crate::validate(&bytes).is_ok());
@@ -878,8 +978,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_are_admitted(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        let mutated = matches!(evaluate(&bytes), Verdict::Mutate { .. });
-        prop_assert!(!mutated);
+        prop_assert!(evaluate(&bytes).pod.is_none());
         prop_assert!(crate::validate(&bytes).is_ok());
     }
 
@@ -981,7 +1080,7 @@ fn floats_in_the_pod_come_back_bit_for_bit() {
         "metadata": {"annotations": {KSERVE: "oci://m:1"}, "x-future": [-1.830693223359938e+169, 0.1, 1e-300]},
         "spec": {"containers": [{"name": "server", "image": "s", "x-weight": 2.2250738585072014e-308}]}
     });
-    let Verdict::Mutate { object, .. } = evaluate_pod(&pod, &json!({})) else {
+    let Some(object) = evaluate_pod(&pod, &json!({})).pod else {
         panic!("expected a mutation")
     };
     let object: serde_json::Value = serde_json::from_str(&object).unwrap();
@@ -1006,18 +1105,17 @@ fn an_unpaired_surrogate_escape_leaves_the_pod_unchanged() {
     let payload = json!({"request": request(&pod), "settings": {}})
         .to_string()
         .replace("LONE", r"es%\uddAAersion");
-    match evaluate(payload.as_bytes()) {
-        Verdict::AcceptWithWarning(w) => assert!(w.contains("unpaired UTF-16 surrogate"), "{w}"),
-        other => panic!("expected a warning, got {other:?}"),
-    }
+    let outcome = evaluate(payload.as_bytes());
+    assert_eq!(outcome.pod, None);
+    assert!(
+        outcome.warnings[0].contains("unpaired UTF-16 surrogate"),
+        "{outcome:?}"
+    );
     let response = crate::validate(payload.as_bytes()).unwrap();
     let response: serde_json::Value = serde_json::from_slice(&response).unwrap();
     assert_eq!(response["accepted"], json!(true));
     assert!(response["mutated_object"].is_null(), "{response}");
 
     let paired = payload.replace(r"es%\uddAAersion", r"\ud83d\ude00");
-    assert!(matches!(
-        evaluate(paired.as_bytes()),
-        Verdict::Mutate { .. }
-    ));
+    assert!(evaluate(paired.as_bytes()).pod.is_some());
 }

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use json_patch::Patch;
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,6 +19,9 @@ pub struct Evaluation {
     /// The HTTP-like code a rejecting policy may set.
     pub code: Option<u16>,
     pub warnings: Vec<String>,
+    /// What policy-server hands the API server as the AdmissionResponse's
+    /// `auditAnnotations` (the API server prefixes each key with the webhook's name).
+    pub audit_annotations: BTreeMap<String, String>,
     pub mutated_object: Option<Value>,
     /// `json_patch::diff(request.object, mutated_object)`; `None` when nothing changed.
     pub patch: Option<Patch>,
@@ -31,6 +36,7 @@ struct ValidationResponse {
     message: Option<String>,
     code: Option<u16>,
     mutated_object: Option<Value>,
+    audit_annotations: Option<BTreeMap<String, String>>,
     warnings: Option<Vec<String>>,
 }
 
@@ -48,6 +54,7 @@ impl Evaluation {
             message: response.message,
             code: response.code,
             warnings: response.warnings.unwrap_or_default(),
+            audit_annotations: response.audit_annotations.unwrap_or_default(),
             mutated_object: response.mutated_object,
             patch,
             raw,
@@ -90,7 +97,8 @@ mod tests {
         let original = json!({"spec": {"containers": [{"name": "a"}]}});
         let mutated =
             json!({"spec": {"containers": [{"name": "a"}], "initContainers": [{"name": "i"}]}});
-        let raw = json!({"accepted": true, "mutated_object": mutated, "warnings": ["w"]});
+        let raw = json!({"accepted": true, "mutated_object": mutated, "warnings": ["w"],
+                         "audit_annotations": {"prefetch": "added i"}});
         let evaluation = Evaluation::from_response(raw, &original).unwrap();
         assert_eq!(
             evaluation.patch_json(),
@@ -98,6 +106,10 @@ mod tests {
         );
         assert_eq!(evaluation.patched(&original), mutated);
         assert_eq!(evaluation.warnings, vec!["w".to_owned()]);
+        assert_eq!(
+            evaluation.audit_annotations,
+            BTreeMap::from([("prefetch".to_owned(), "added i".to_owned())])
+        );
     }
 
     #[test]

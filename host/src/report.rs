@@ -1,5 +1,7 @@
 //! What `modelcar-prefetch-run` prints: kwctl run's JSON line, or a report for people.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
@@ -18,6 +20,8 @@ pub struct KwctlResponse {
     /// Base64 of the JSON Patch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +46,7 @@ pub fn kwctl_response(uid: &str, evaluation: &Evaluation) -> KwctlResponse {
         allowed: evaluation.allowed,
         patch_type: patch.as_ref().map(|_| "JSONPatch".to_owned()),
         patch,
+        audit_annotations: evaluation.audit_annotations.clone(),
         warnings: evaluation.warnings.clone(),
         status: (!status.is_empty()).then_some(Value::Object(status)),
     }
@@ -68,7 +73,11 @@ pub fn explain_kwctl_response(response: &Value) -> Result<String, String> {
         .and_then(Value::as_array)
         .map(|w| w.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    Ok(explain(allowed, message, &warnings, &ops))
+    let audit: BTreeMap<String, String> = response
+        .get("auditAnnotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    Ok(explain(allowed, message, &warnings, &audit, &ops))
 }
 
 /// A readable report of an evaluation: decision, patch, and each added init container.
@@ -78,11 +87,18 @@ pub fn explain_evaluation(evaluation: &Evaluation) -> String {
         evaluation.allowed,
         evaluation.message.as_deref(),
         &warnings,
+        &evaluation.audit_annotations,
         &evaluation.patch_json(),
     )
 }
 
-fn explain(allowed: bool, message: Option<&str>, warnings: &[&str], ops: &Value) -> String {
+fn explain(
+    allowed: bool,
+    message: Option<&str>,
+    warnings: &[&str],
+    audit: &BTreeMap<String, String>,
+    ops: &Value,
+) -> String {
     let mut out = String::new();
     let decision = if allowed { "ALLOWED" } else { "REJECTED" };
     out.push_str(&format!("Decision: {decision}\n"));
@@ -91,6 +107,9 @@ fn explain(allowed: bool, message: Option<&str>, warnings: &[&str], ops: &Value)
     }
     for warning in warnings {
         out.push_str(&format!("Warning: {warning}\n"));
+    }
+    for (key, value) in audit {
+        out.push_str(&format!("Audit annotation {key}: {value}\n"));
     }
     let ops = ops.as_array().map(Vec::as_slice).unwrap_or_default();
     if ops.is_empty() {
@@ -159,10 +178,15 @@ mod tests {
         ]);
         let response = json!({
             "uid": "u", "allowed": true, "patchType": "JSONPatch",
-            "patch": STANDARD.encode(ops.to_string())
+            "patch": STANDARD.encode(ops.to_string()),
+            "auditAnnotations": {"prefetch": "added init container modelcar-prefetch"}
         });
         let text = explain_kwctl_response(&response).unwrap();
         assert!(text.starts_with("Decision: ALLOWED\n"), "{text}");
+        assert!(
+            text.contains("Audit annotation prefetch: added init container modelcar-prefetch\n"),
+            "{text}"
+        );
         assert!(text.contains("Patch (4 operation(s)):"), "{text}");
         assert!(
             text.contains("Added init container `modelcar-prefetch`:"),

@@ -72,6 +72,8 @@ fn canonical(value: &Value) -> String {
     }
 }
 
+/// Evaluates a fixture that needs no warning: accepted, and a patch exactly when
+/// the `prefetch` audit annotation says what it changed.
 fn evaluate(policy: &Policy, name: &str, settings: Value) -> Evaluation {
     let evaluation = policy.validate(&fixture(name), &settings).unwrap();
     assert!(
@@ -84,7 +86,38 @@ fn evaluate(policy: &Policy, name: &str, settings: Value) -> Evaluation {
         "{name}: {:?}",
         evaluation.warnings
     );
+    assert_audited(name, &evaluation);
     evaluation
+}
+
+/// Every init container the patch adds is named in the audit annotation.
+fn assert_audited(name: &str, evaluation: &Evaluation) {
+    let audit = evaluation.audit_annotations.get("prefetch");
+    assert_eq!(
+        audit.is_some(),
+        evaluation.patch.is_some(),
+        "{name}: {:?}",
+        evaluation.audit_annotations
+    );
+    let patched = evaluation.patched(&fixture(name)["object"]);
+    let before = fixture(name)["object"]["spec"]["initContainers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    for added in patched["spec"]["initContainers"]
+        .as_array()
+        .map(|list| &list[before..])
+        .unwrap_or_default()
+    {
+        let (container, image) = (
+            added["name"].as_str().unwrap(),
+            added["image"].as_str().unwrap(),
+        );
+        let audit = audit.map(String::as_str).unwrap_or_default();
+        assert!(
+            audit.contains(container) && audit.contains(image),
+            "{name}: {container} ({image}) is not in the audit annotation {audit:?}"
+        );
+    }
 }
 
 /// The ops of a patch as (op, path) pairs.
@@ -110,7 +143,8 @@ fn op(kind: &str, path: &str) -> (String, String) {
 #[rstest]
 #[case::before_kserve_webhook("kserve-predictor-before-kserve-webhook", vec![op("add", "/spec/initContainers")])]
 #[case::kserve_v0_13_modelcar("kserve-predictor-v0.13-modelcar", vec![op("add", "/spec/initContainers")])]
-#[case::psa_restricted("kserve-predictor-psa-restricted", vec![op("add", "/spec/initContainers")])]
+#[case::containers_run_as_non_root("kserve-predictor-containers-run-as-non-root", vec![op("add", "/spec/initContainers")])]
+#[case::v0_13_uid_modelcar_restricted("kserve-predictor-v0.13-uid-modelcar-restricted", vec![op("add", "/spec/initContainers")])]
 #[case::istio_private_digest("kserve-predictor-istio-private-digest", vec![op("add", "/spec/initContainers/1")])]
 #[case::two_modelcars("pod-two-modelcars", vec![op("add", "/spec/initContainers")])]
 #[case::unknown_field("pod-unknown-field", vec![op("add", "/spec/initContainers")])]
@@ -134,7 +168,8 @@ fn default_settings(#[case] name: &str, #[case] expected_ops: Vec<(String, Strin
 #[rstest]
 #[case::before_kserve_webhook("kserve-predictor-before-kserve-webhook")]
 #[case::kserve_v0_13_modelcar("kserve-predictor-v0.13-modelcar")]
-#[case::psa_restricted("kserve-predictor-psa-restricted")]
+#[case::containers_run_as_non_root("kserve-predictor-containers-run-as-non-root")]
+#[case::v0_13_uid_modelcar_restricted("kserve-predictor-v0.13-uid-modelcar-restricted")]
 #[case::istio_private_digest("kserve-predictor-istio-private-digest")]
 #[case::two_modelcars("pod-two-modelcars")]
 #[case::unknown_field("pod-unknown-field")]
@@ -160,17 +195,47 @@ fn unknown_fields_are_not_removed() {
     assert!(ops(&evaluation).iter().all(|(op, _)| op == "add"));
 }
 
+/// A log call costs policy-server a JSON parse and a log line per pod: what a
+/// mutation did travels in the audit annotation instead.
 #[test]
-fn mutation_is_logged() {
+fn mutation_is_audited_not_logged() {
     let policy = common::policy();
-    evaluate(&policy, "kserve-predictor-before-kserve-webhook", json!({}));
-    let logs = serde_json::to_string(&policy.logs()).unwrap();
-    assert!(
-        logs.contains(
-            "added init container modelcar-prefetch to pre-pull quay.io/example/models-iris:v1"
-        ),
-        "{logs}"
+    let evaluation = evaluate(&policy, "kserve-predictor-before-kserve-webhook", json!({}));
+    assert_eq!(
+        evaluation.audit_annotations["prefetch"],
+        "added init container modelcar-prefetch to pre-pull quay.io/example/models-iris:v1 \
+         (from annotation internal.serving.kserve.io/storage-initializer-sourceuri)"
     );
+    assert_eq!(policy.logs(), Vec::<Value>::new());
+}
+
+/// README "Pods that must run as non-root", scenario 2, as policy-server runs it.
+#[test]
+fn pod_requiring_non_root_without_a_user_is_warned_about_not_patched() {
+    let name = "kserve-predictor-psa-restricted";
+    let policy = common::policy();
+    let evaluation = policy.validate(&fixture(name), &json!({})).unwrap();
+    assert!(evaluation.allowed && evaluation.patch.is_none());
+    assert!(evaluation.audit_annotations.is_empty());
+    let [warning] = evaluation.warnings.as_slice() else {
+        panic!("{:?}", evaluation.warnings)
+    };
+    assert!(
+        warning.starts_with(
+            "modelcar-prefetch: image ghcr.io/example/models/granite:2.0 is not pre-pulled"
+        ) && warning.contains("securityContext: {runAsUser: 1010}"),
+        "{warning}"
+    );
+    assert_expected_patch(name, "", &evaluation);
+    let logs = serde_json::to_string(&policy.logs()).unwrap();
+    assert!(logs.contains("is not pre-pulled"), "{logs}");
+
+    let with_user = evaluate(
+        &policy,
+        name,
+        json!({"securityContext": {"runAsUser": 1010}}),
+    );
+    assert_expected_patch(name, "uid-setting", &with_user);
 }
 
 #[rstest]
@@ -261,22 +326,35 @@ fn auto_asks_for_nodes_with_field_masks() {
 }
 
 #[rstest]
-#[case::one_old_node(cluster(Ok(node_list(&["v1.31.0", "v1.28.15-gke.1020000"]))))]
-#[case::unparsable(cluster(Ok(node_list(&["v1.31.0", "one-point-thirty"]))))]
-#[case::empty(cluster(Ok(node_list(&[]))))]
-#[case::call_fails(cluster(Err("nodes is forbidden".into())))]
-#[case::capability_not_granted(HostTable::new())]
-fn auto_falls_back_to_init_containers(#[case] host: HostTable) {
+#[case::one_old_node(cluster(Ok(node_list(&["v1.31.0", "v1.28.15-gke.1020000"]))), false)]
+#[case::unparsable(cluster(Ok(node_list(&["v1.31.0", "one-point-thirty"]))), true)]
+#[case::empty(cluster(Ok(node_list(&[]))), true)]
+#[case::call_fails(cluster(Err("nodes is forbidden".into())), true)]
+#[case::capability_not_granted(HostTable::new(), true)]
+fn auto_falls_back_to_init_containers(#[case] host: HostTable, #[case] warned: bool) {
     let policy = policy_with(host);
     let name = "pod-two-modelcars";
-    let evaluation = evaluate(&policy, name, json!({"mode": "auto"}));
+    let evaluation = policy
+        .validate(&fixture(name), &json!({"mode": "auto"}))
+        .unwrap();
     assert_expected_patch(name, "", &evaluation);
     assert_eq!(policy.host_calls().len(), 1);
+    let fallback = "mode auto uses init containers, not native sidecars";
     let logs = serde_json::to_string(&policy.logs()).unwrap();
-    assert!(
-        logs.contains("mode auto uses init containers, not native sidecars"),
-        "{logs}"
-    );
+    let warnings = evaluation.warnings.join("\n");
+    let audit = &evaluation.audit_annotations["prefetch"];
+    if warned {
+        // The policy could not tell: a problem for the cluster admin.
+        assert!(
+            logs.contains(fallback) && warnings.contains(fallback),
+            "{logs} {warnings}"
+        );
+        assert!(!audit.contains(fallback), "{audit}");
+    } else {
+        // An old kubelet is a decision: recorded with what was done.
+        assert!(audit.contains(fallback), "{audit}");
+        assert!(evaluation.warnings.is_empty() && policy.logs().is_empty());
+    }
 }
 
 #[rstest]
