@@ -48,9 +48,11 @@ run: policy.wasm
 
 # Every e2e suite (e2e-tests/*.bats) through kwctl. Needs kwctl, bats, jq and docker-registry
 # (`scripts/install-test-deps.sh`); without kwctl each test is skipped, with kwctl on PATH a
-# skipped test fails the run (e2e-tests/run.sh).
+# skipped test fails the run (e2e-tests/run.sh). Kubewarden's release workflow runs this
+# target on a runner with kwctl and bats only, hence the install where CI is set.
 .PHONY: e2e-tests
 e2e-tests:
+	@if [ -n "$$CI" ]; then scripts/install-test-deps.sh; fi
 	@if command -v kwctl >/dev/null 2>&1; then $(MAKE) annotated-policy.wasm; fi
 	e2e-tests/run.sh
 
