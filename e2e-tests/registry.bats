@@ -91,7 +91,13 @@ setup() {
 	run kwctl --no-color pull "${trust[@]}" --sources-path "$SOURCES" "$POLICY_URI"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	local stored="$XDG_CACHE_HOME/kubewarden/store/registry/$REGISTRY/$REPOSITORY:v0.0.0-e2e"
+	# The store kwctl reports is the suite's own, and holds the module as pushed.
+	local store
+	store="$(kwctl --no-color info | sed -n 's/^Policy store: //p')"
+	[[ "$store" == "$XDG_CACHE_HOME"/* ]]
+	local stored
+	stored="$(find "$store" -type f -path "*$REGISTRY*")"
+	echo "stored: $stored"
 	cmp "$POLICY" "$stored"
 	run kwctl --no-color policies
 	echo "$output"
