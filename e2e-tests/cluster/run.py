@@ -184,6 +184,9 @@ def main():
     try:
         cluster = bring_up(bins, procs, workdir, module, etcd_dir)
         passed, failed, skipped = run_cases(cluster, args.cases)
+    except (KeyboardInterrupt, SystemExit):
+        failed += 1
+        print("FAIL - interrupted", flush=True)
     except Exception:
         failed += 1
         print("FAIL - starting the control plane\n" + _indent(traceback.format_exc()), flush=True)
