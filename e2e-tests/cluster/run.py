@@ -25,6 +25,8 @@ from dataclasses import dataclass
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+# Leave no __pycache__ in the source tree.
+sys.dont_write_bytecode = True
 
 import binaries  # noqa: E402
 import certs as pki  # noqa: E402
