@@ -1,11 +1,7 @@
 //! modelcar-prefetch: a Kubewarden policy that makes the kubelet pull a KServe
 //! modelcar image before the model server starts. See README.md.
 
-use std::sync::LazyLock;
-
-use kubewarden_policy_sdk::logging::KubewardenDrain;
 use kubewarden_policy_sdk::{protocol_version_guest, validate_settings};
-use slog::{Logger, o, warn};
 use wapc_guest::{CallResult, register_function};
 
 mod admission;
@@ -13,6 +9,7 @@ mod cluster;
 mod image;
 mod json_text;
 mod kubelet;
+mod log;
 mod model_images;
 mod model_link;
 mod mutation;
@@ -39,9 +36,6 @@ mod run_as_non_root_tests;
 
 use settings::Settings;
 
-static LOG: LazyLock<Logger> =
-    LazyLock::new(|| Logger::root(KubewardenDrain::new(), o!("policy" => "modelcar-prefetch")));
-
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
     register_function("validate", validate);
@@ -58,7 +52,7 @@ pub extern "C" fn wapc_init() {
 pub fn validate(payload: &[u8]) -> CallResult {
     let outcome = admission::evaluate(payload);
     for warning in &outcome.warnings {
-        warn!(LOG, "{}", warning);
+        log::warning(warning);
     }
     Ok(response::encode(&outcome))
 }
