@@ -79,16 +79,6 @@ assert_prefetch_container() {
 	assert_expected_patch kserve-predictor-v0.14-modelcar-init
 }
 
-@test "PSA restricted namespace: hardened container keeps the pod's seccomp profile" {
-	kwctl_run kserve-predictor-psa-restricted
-	assert_allowed_with_ops 1
-	local container
-	container="$(added_init_containers | jq -c '.[0]')"
-	assert_prefetch_container "$container" without-seccomp
-	echo "$container" | jq -e '.image == "ghcr.io/example/models/granite:2.0"'
-	assert_expected_patch kserve-predictor-psa-restricted
-}
-
 @test "Istio and private registry digest: appended after istio-init, image byte for byte" {
 	kwctl_run kserve-predictor-istio-private-digest
 	assert_allowed_with_ops 1
