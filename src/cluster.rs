@@ -127,12 +127,25 @@ fn parse_node_list(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
 #[cfg(target_arch = "wasm32")]
 fn host_call(payload: &[u8]) -> Result<Vec<u8>, String> {
     wapc_guest::host_call("kubewarden", "kubernetes", "list_resources_all", payload)
-        .map_err(|e| e.to_string())
+        .map_err(|e| host_error(&e.to_string()))
+}
+
+/// The first line of a host error: the rest may be a stack trace (policy-evaluator
+/// appends one under RUST_BACKTRACE), which would reach kubectl in a warning.
+fn host_error(error: &str) -> String {
+    error
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 fn host_call(_payload: &[u8]) -> Result<Vec<u8>, String> {
-    Err("host capabilities exist only inside a policy host".into())
+    Err(host_error(
+        "host capabilities exist only inside a policy host",
+    ))
 }
 
 #[cfg(test)]
@@ -174,6 +187,15 @@ pub mod tests {
         #[case] expected: Result<(), Unsupported>,
     ) {
         assert_eq!(native_sidecars_supported(min(), &cluster), expected);
+    }
+
+    #[test]
+    fn host_errors_keep_their_first_line() {
+        let error = "Host error: nodes is forbidden: User \"x\" cannot list\n\nStack backtrace:\n   0: anyhow::error";
+        assert_eq!(
+            host_error(error),
+            "Host error: nodes is forbidden: User \"x\" cannot list"
+        );
     }
 
     #[test]
