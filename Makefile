@@ -65,12 +65,13 @@ e2e-cluster:
 	@if command -v kwctl >/dev/null 2>&1; then $(MAKE) annotated-policy.wasm; fi
 	python3 e2e-tests/cluster/run.py
 
-# The policy module next to the SDK baseline modules (benches/baselines), through the waPC
-# host: prints each case's ratio to its floor. BENCH_SAMPLES / BENCH_SAMPLE_MS tune it.
-BASELINES := parse-accept mutate-label
+# The policy module next to the SDK baseline modules (benches/baselines, built for speed with
+# [profile.floor]), through the in-repo waPC host and, when kwctl is on PATH, `kwctl bench`:
+# prints each case's ratio to its floor. See README "Performance" for the knobs.
+BASELINES := accept-only parse-accept mutate-label
 .PHONY: bench
 bench: policy.wasm
-	$(CARGO) build --locked --release --target $(WASM_TARGET) $(addprefix -p ,$(BASELINES))
+	$(CARGO) build --locked --profile floor --target $(WASM_TARGET) $(addprefix -p ,$(BASELINES))
 	$(CARGO) bench --locked -p modelcar-prefetch-host --bench policy
 
 # The README's release-profile table: one build per [profile.release] step, all measured in
