@@ -114,7 +114,7 @@ impl Cluster for HostCluster {
     }
 }
 
-fn parse_node_list(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn parse_node_list(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let list: NodeList =
         serde_json::from_slice(bytes).map_err(|e| format!("unexpected answer: {e}"))?;
     Ok(list

@@ -250,3 +250,46 @@ fn the_mutating_path_is_seen_to_grow() {
         "{small:?} vs {large:?}"
     );
 }
+
+/// `auto` reads the Node list that policy-server 1.31 sends whole (about 10 KB per node):
+/// what the read keeps is each node's name and kubelet version, never a tree of the list,
+/// so a node's other bytes cost nothing.
+#[test]
+fn node_list_memory_does_not_grow_with_the_nodes_bytes() {
+    let list = |padding: usize| {
+        let items: Vec<Value> = (0..200)
+            .map(|i| {
+                json!({
+                    "metadata": {"name": format!("gpu-node-{i:04}"), "labels": {"padding": "l".repeat(padding)}},
+                    "status": {
+                        "nodeInfo": {"kubeletVersion": "v1.31.4-eks-a737599", "osImage": "o".repeat(padding)},
+                        "images": [{"names": ["i".repeat(padding)], "sizeBytes": 1_000_000_000u64}],
+                    },
+                })
+            })
+            .collect();
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "NodeList", "items": items}))
+            .unwrap()
+    };
+    let count = |bytes: &[u8]| {
+        ALLOCATED.with(|a| a.set(0));
+        let nodes = crate::cluster::parse_node_list(bytes).expect("a Node list");
+        assert_eq!(nodes.len(), 200);
+        ALLOCATED.with(Cell::get)
+    };
+    let (slim, fat) = (list(10), list(10_000));
+    assert!(fat.len() > 100 * slim.len());
+    let (slim_allocated, fat_allocated) = (count(&slim), count(&fat));
+    assert!(
+        fat_allocated <= slim_allocated + CONSTANT_SLACK,
+        "{} B list allocated {slim_allocated} B, {} B list {fat_allocated} B",
+        slim.len(),
+        fat.len()
+    );
+    // Names, versions and the vector that holds them (its growth counted): under 200
+    // bytes a node, about 30 KB for 200 nodes and 0.8 MB for 5,000.
+    assert!(
+        slim_allocated < 200 * 200,
+        "{slim_allocated} B for 200 nodes"
+    );
+}
