@@ -66,27 +66,27 @@ metadata_version() {
 	diff -u "$ROOT/README.md" "$BATS_TEST_TMPDIR/usage.md"
 }
 
+# kwctl scaffold manifest -t $1 into $2: a mutating policy of that kind.
+scaffold_manifest() {
+	local kind=$1 manifest=$2 trust
+	mapfile -t trust < <(trust_flags)
+	kwctl --no-color scaffold manifest "${trust[@]}" -t "$kind" "$POLICY" >"$manifest"
+	cat "$manifest"
+	grep -qx "kind: $kind" "$manifest"
+	grep -qx '  mutating: true' "$manifest"
+}
+
 @test "kwctl scaffold manifest -t ClusterAdmissionPolicy: its settings pass the module's validation" {
 	local manifest="$BATS_TEST_TMPDIR/cluster-admission-policy.yaml"
-	local trust
-	mapfile -t trust < <(trust_flags)
-	kwctl --no-color scaffold manifest "${trust[@]}" -t ClusterAdmissionPolicy "$POLICY" >"$manifest"
-	cat "$manifest"
-	grep -qx 'kind: ClusterAdmissionPolicy' "$manifest"
+	scaffold_manifest ClusterAdmissionPolicy "$manifest"
 	grep -qx "  module: file://$POLICY" "$manifest"
-	grep -qx '  mutating: true' "$manifest"
 	run_resources "$manifest" kserve-predictor-before-kserve-webhook
 	assert_expected_patch kserve-predictor-before-kserve-webhook
 }
 
 @test "kwctl scaffold manifest -t AdmissionPolicy: its settings pass the module's validation" {
 	local manifest="$BATS_TEST_TMPDIR/admission-policy.yaml"
-	local trust
-	mapfile -t trust < <(trust_flags)
-	kwctl --no-color scaffold manifest "${trust[@]}" -t AdmissionPolicy "$POLICY" >"$manifest"
-	cat "$manifest"
-	grep -qx 'kind: AdmissionPolicy' "$manifest"
-	grep -qx '  mutating: true' "$manifest"
+	scaffold_manifest AdmissionPolicy "$manifest"
 	run_resources "$manifest" kserve-predictor-v0.13-modelcar
 	assert_expected_patch kserve-predictor-v0.13-modelcar
 }
