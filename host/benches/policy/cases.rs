@@ -69,7 +69,7 @@ impl Case {
     }
 
     pub fn request_len(&self) -> usize {
-        self.payload().len()
+        self.payload(false).len()
     }
 
     fn limit(self) -> Case {
@@ -79,15 +79,18 @@ impl Case {
         }
     }
 
-    /// The validate payload policy-server sends: compact JSON.
-    pub fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&json!({"request": self.request, "settings": self.settings}))
-            .expect("a payload serializes")
+    /// The case's settings for the policy; none for a floor, which reads no settings.
+    pub fn settings(&self, baseline: bool) -> Value {
+        if baseline {
+            json!({})
+        } else {
+            self.settings.clone()
+        }
     }
 
-    /// The settings a baseline module gets: it has none.
-    pub fn baseline_payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&json!({"request": self.request, "settings": {}}))
+    /// The validate payload policy-server sends: compact JSON.
+    pub fn payload(&self, baseline: bool) -> Vec<u8> {
+        serde_json::to_vec(&json!({"request": self.request, "settings": self.settings(baseline)}))
             .expect("a payload serializes")
     }
 

@@ -136,11 +136,7 @@ impl Kwctl {
     fn command(&self, verb: &str, case: &Case, inputs: &Inputs, module: &Module) -> Command {
         let mut command = Command::new(&self.binary);
         command.arg(verb).arg("--request-path").arg(&inputs.request);
-        let settings = if module.baseline {
-            "{}".to_owned()
-        } else {
-            case.settings.to_string()
-        };
+        let settings = case.settings(module.baseline).to_string();
         command.arg("--settings-json").arg(settings);
         if let Some(trust) = std::env::var_os("KWCTL_SIGSTORE_TRUST_CONFIG") {
             command.arg("--sigstore-trust-config").arg(trust);

@@ -43,7 +43,7 @@ pub fn check_outcomes(case: &Case, modules: &[Module]) {
     for m in modules {
         let raw = m
             .policy
-            .call_raw("validate", &payload(case, m))
+            .call_raw("validate", &case.payload(m.baseline))
             .unwrap_or_else(|e| fail(&format!("{} on {:?}: {e}", m.name, case.name)));
         let response: Value = serde_json::from_slice(&raw).expect("response JSON");
         let mutated = response.get("mutated_object").is_some_and(|o| !o.is_null());
@@ -63,14 +63,6 @@ pub fn check_outcomes(case: &Case, modules: &[Module]) {
     }
 }
 
-fn payload(case: &Case, module: &Module) -> Vec<u8> {
-    if module.baseline {
-        case.baseline_payload()
-    } else {
-        case.payload()
-    }
-}
-
 /// Median time per evaluation for each module, samples interleaved across modules.
 pub fn measure(
     case: &Case,
@@ -78,7 +70,7 @@ pub fn measure(
     samples: u32,
     sample_time: Duration,
 ) -> Vec<Duration> {
-    let payloads: Vec<Vec<u8>> = modules.iter().map(|m| payload(case, m)).collect();
+    let payloads: Vec<Vec<u8>> = modules.iter().map(|m| case.payload(m.baseline)).collect();
     let call = |i: usize| {
         let out = modules[i]
             .policy
