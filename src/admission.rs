@@ -1,64 +1,49 @@
 //! From the raw `validate` payload to a verdict.
 //!
-//! The request is read in two steps: first the envelope, skipping the object,
-//! then only the pod fields the decision needs. The pod is never parsed into
-//! a tree: a change is written into its text (`pod_text`).
-
-use std::borrow::Cow;
-
-use serde::Deserialize;
-use serde_json::value::RawValue;
+//! The envelope is walked with the scanner, which stops as soon as the request
+//! is known not to be a Pod creation: a Deployment or a pod UPDATE is answered
+//! without its objects being read. A Pod creation is scanned once to find the
+//! object; only then are the pod fields the decision needs read. The pod is
+//! never parsed into a tree: a change is written into its text (`pod_text`).
 
 use crate::cluster::HostCluster;
 use crate::mutation::{self, Outcome};
+use crate::scan::{Flow, Scan, Scanner};
 use crate::settings::Settings;
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    request: Request<'a>,
-    #[serde(default)]
-    settings: Settings,
-}
-
-#[derive(Deserialize)]
-struct Request<'a> {
-    #[serde(borrow, default)]
-    kind: Kind<'a>,
-    #[serde(borrow, default)]
-    operation: Cow<'a, str>,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize, Default)]
-struct Kind<'a> {
-    #[serde(borrow, default)]
-    kind: Cow<'a, str>,
+/// What a Pod creation's payload holds, as text.
+#[derive(Default)]
+struct PodCreation<'a> {
+    object: Option<&'a [u8]>,
+    settings: Option<&'a [u8]>,
 }
 
 pub fn evaluate(payload: &[u8]) -> Outcome {
-    let envelope: Envelope = match serde_json::from_slice(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            return Outcome::unreadable(format!("the admission request could not be read: {e}"));
-        }
+    let creation = match pod_creation(payload) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::default(),
+        Err(e) => return Outcome::unreadable(e),
     };
-    let request = envelope.request;
-    // Pod specs are immutable: only a creation can take an init container.
-    if request.kind.kind != "Pod" || request.operation != "CREATE" {
-        return Outcome::default();
-    }
-    let Some(object) = request.object else {
+    let Some(object) = creation.object else {
         return Outcome::unreadable("the Pod CREATE request carries no object");
     };
-    let outcome = mutation::desired_pod(&envelope.settings, object.get(), &HostCluster);
+    let Ok(object) = std::str::from_utf8(object) else {
+        return Outcome::unreadable("the Pod's JSON is not valid UTF-8");
+    };
+    let settings = match creation.settings.map(settings_from) {
+        None => Settings::default(),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            return Outcome::unreadable(format!("the policy settings could not be read: {e}"));
+        }
+    };
+    let outcome = mutation::desired_pod(&settings, object, &HostCluster);
     if outcome.pod.is_none() {
         return outcome;
     }
     // Settings are checked when the policy is loaded; this only guards a
     // host that skipped that step.
-    let problems = envelope.settings.problems();
+    let problems = settings.problems();
     if problems.is_empty() {
         outcome
     } else {
@@ -67,6 +52,88 @@ pub fn evaluate(payload: &[u8]) -> Outcome {
             problems.join("; ")
         ))
     }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> String {
+    format!("the admission request could not be read: {e}")
+}
+
+fn settings_from(text: &[u8]) -> serde_json::Result<Settings> {
+    serde_json::from_slice(text)
+}
+
+/// The Pod creation in `payload` (`{"request": ..., "settings": ...}`), or
+/// `None` as soon as `request.kind.kind` or `request.operation` says otherwise:
+/// pod specs are immutable, so only a creation can take an init container.
+fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
+    let mut found = PodCreation::default();
+    let (mut request, mut kind, mut operation) = (false, false, false);
+    let mut scanner = Scanner::new(payload);
+    let flow = scanner
+        .object(|s, key| {
+            if key.is("settings") {
+                found.settings = Some(s.value()?).filter(|v| *v != b"null");
+                return Ok(Flow::Continue);
+            }
+            if !key.is("request") {
+                s.value()?;
+                return Ok(Flow::Continue);
+            }
+            request = true;
+            if s.peek() != Some(b'{') {
+                return s.value().map(|_| Flow::Stop);
+            }
+            s.object(|s, key| {
+                if key.is("kind") {
+                    kind = is_pod_kind(s)?;
+                    return Ok(if kind { Flow::Continue } else { Flow::Stop });
+                }
+                if key.is("operation") {
+                    operation = if s.peek() == Some(b'"') {
+                        s.string()?.is("CREATE")
+                    } else {
+                        s.value().map(|_| false)?
+                    };
+                    return Ok(if operation {
+                        Flow::Continue
+                    } else {
+                        Flow::Stop
+                    });
+                }
+                let value = s.value()?;
+                if key.is("object") {
+                    found.object = Some(value).filter(|v| *v != b"null");
+                }
+                Ok(Flow::Continue)
+            })
+        })
+        .and_then(|flow| match flow {
+            Flow::Continue => scanner.end().map(|()| flow),
+            Flow::Stop => Ok(flow),
+        })
+        .map_err(unreadable)?;
+    if flow == Flow::Continue && !request {
+        return Err(unreadable("missing field `request`"));
+    }
+    Ok((flow == Flow::Continue && kind && operation).then_some(found))
+}
+
+/// `request.kind`: `{"group": ..., "version": ..., "kind": "Pod"}`.
+fn is_pod_kind(s: &mut Scanner) -> Scan<bool> {
+    if s.peek() != Some(b'{') {
+        s.value()?;
+        return Ok(false);
+    }
+    let mut pod = false;
+    s.object(|s, key| {
+        if key.is("kind") && s.peek() == Some(b'"') {
+            pod = s.string()?.is("Pod");
+        } else {
+            s.value()?;
+        }
+        Ok(Flow::Continue)
+    })?;
+    Ok(pod)
 }
 
 #[cfg(test)]
@@ -111,7 +178,7 @@ mod tests {
     #[case::not_json(b"{nope".to_vec(), "the admission request could not be read")]
     #[case::no_request(b"{\"settings\": {}}".to_vec(), "missing field `request`")]
     #[case::create_without_object(payload("Pod", "CREATE", Value::Null, json!({})), "the Pod CREATE request carries no object")]
-    #[case::containers_not_array(payload("Pod", "CREATE", json!({"spec": {"containers": 1}}), json!({})), "the Pod's spec.containers is malformed")]
+    #[case::containers_not_array(payload("Pod", "CREATE", json!({"spec": {"containers": {"name": "modelcar"}}}), json!({})), "the Pod's spec.containers is malformed")]
     #[case::image_not_string(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "modelcar", "image": ["x"]}]}}), json!({})), "spec.containers[0].image is malformed")]
     #[case::modelcar_without_image(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "modelcar"}]}}), json!({})), "modelcar container \"modelcar\" (spec.containers[0]) has no image")]
     #[case::invalid_settings(payload("Pod", "CREATE", modelcar_pod(), json!({"command": []})), "the policy settings are invalid: command is empty")]

@@ -2,7 +2,9 @@
 //! enough, because an old kubelet ignores `restartPolicy: Always` on an init
 //! container and the pod then hangs in Init on the modelcar's `sleep infinity`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::scan::{Flow, Scan, Scanner};
 
 use crate::kubelet::MinorVersion;
 
@@ -64,37 +66,6 @@ struct ListAllResourcesRequest<'a> {
     field_masks: [&'a str; 2],
 }
 
-#[derive(Deserialize)]
-struct NodeList {
-    #[serde(default)]
-    items: Vec<Node>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Node {
-    metadata: NodeMetadata,
-    status: NodeStatus,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct NodeMetadata {
-    name: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct NodeStatus {
-    node_info: NodeInfo,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct NodeInfo {
-    kubelet_version: String,
-}
-
 /// Every Node, reduced to its name and kubelet version.
 fn node_list_request() -> ListAllResourcesRequest<'static> {
     ListAllResourcesRequest {
@@ -114,14 +85,61 @@ impl Cluster for HostCluster {
     }
 }
 
+/// Names and kubelet versions from a `NodeList`. Walked with the scanner, never
+/// built: without field masks a GPU node is ~10 KB, mostly `status.images`.
 pub(crate) fn parse_node_list(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let list: NodeList =
-        serde_json::from_slice(bytes).map_err(|e| format!("unexpected answer: {e}"))?;
-    Ok(list
-        .items
-        .into_iter()
-        .map(|n| (n.metadata.name, n.status.node_info.kubelet_version))
-        .collect())
+    let mut nodes = Vec::new();
+    let mut s = Scanner::new(bytes);
+    s.object(|s, key| {
+        if key.is("items") {
+            s.array(|s| {
+                nodes.push(node(s)?);
+                Ok(())
+            })?;
+        } else {
+            s.value()?;
+        }
+        Ok(Flow::Continue)
+    })
+    .and_then(|_| s.end())
+    .map_err(|e| format!("unexpected answer: {e}"))?;
+    Ok(nodes)
+}
+
+/// `{"metadata": {"name": ...}, "status": {"nodeInfo": {"kubeletVersion": ...}}}`
+fn node(s: &mut Scanner) -> Scan<(String, String)> {
+    let (mut name, mut version) = (String::new(), String::new());
+    s.object(|s, key| {
+        if key.is("metadata") {
+            field(s, "name", &mut name)?;
+        } else if key.is("status") {
+            s.object(|s, key| {
+                if key.is("nodeInfo") {
+                    field(s, "kubeletVersion", &mut version)?;
+                } else {
+                    s.value()?;
+                }
+                Ok(Flow::Continue)
+            })?;
+        } else {
+            s.value()?;
+        }
+        Ok(Flow::Continue)
+    })?;
+    Ok((name, version))
+}
+
+/// Reads the string `key` of the object ahead into `into`, skipping the rest.
+fn field(s: &mut Scanner, key: &str, into: &mut String) -> Scan<()> {
+    s.object(|s, k| {
+        if k.is(key) {
+            *into = s.text()?;
+        } else {
+            s.value()?;
+        }
+        Ok(Flow::Continue)
+    })
+    .map(|_| ())
 }
 
 #[cfg(target_arch = "wasm32")]

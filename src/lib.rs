@@ -18,6 +18,7 @@ mod pod_text;
 mod prefetch_container;
 mod quantity;
 mod response;
+mod scan;
 mod security;
 mod settings;
 mod sidecar;

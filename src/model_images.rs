@@ -2,6 +2,7 @@
 
 use crate::image;
 use crate::names;
+use crate::scan;
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION, Settings};
 use crate::view::PodView;
 
@@ -95,6 +96,68 @@ pub fn plan<'a>(
         }
     }
     Ok(plan)
+}
+
+/// Whether the pod's JSON text can name a model image at all: a container name
+/// that a pattern matches, or an `oci` storage URI. When it cannot, the pod is
+/// admitted without being read, malformed or not. A text search finds every
+/// such name and URI because JSON shows them as written: only a `\u` escape
+/// can spell their characters otherwise (or `\"`, `\\`, `\/` for a pattern
+/// holding those), and then the pod is read.
+pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
+    // What may follow a string's opening quote.
+    let mut needles = Vec::with_capacity(settings.modelcar_container_names.len() + 2);
+    for pattern in &settings.modelcar_container_names {
+        let (prefix, closing) = match pattern.strip_suffix('*') {
+            Some(prefix) => (prefix, ""),
+            None => (pattern.as_str(), "\""),
+        };
+        if prefix
+            .bytes()
+            .any(|b| matches!(b, b'"' | b'\\' | b'/') || b < 0x20)
+        {
+            return true;
+        }
+        needles.push(format!("{prefix}{closing}"));
+    }
+    if !settings.storage_uri_annotations.is_empty() {
+        // image::from_storage_uri: `oci://` and `oci+modelcar://`.
+        needles.extend(["oci:".to_owned(), "oci+".to_owned()]);
+    }
+    // Most strings fail on their first byte: keep those in a table.
+    let mut first = [false; 256];
+    for n in &needles {
+        match n.as_bytes().first() {
+            Some(&b) => first[usize::from(b)] = true,
+            None => return true,
+        }
+    }
+    let starts_with =
+        |rest: &[u8], n: &[u8]| rest.len() >= n.len() && rest.iter().zip(n).all(|(a, b)| a == b);
+    let text = pod.as_bytes();
+    let mut at = 0;
+    loop {
+        at = scan::next_quote_or_backslash(text, at);
+        match text.get(at) {
+            None => return false,
+            Some(b'\\') if text.get(at + 1) == Some(&b'u') => return true,
+            // The escaped character is not a quote that opens a string.
+            Some(b'\\') => at += 2,
+            Some(_) => {
+                at += 1;
+                let Some(&next) = text.get(at) else {
+                    return false;
+                };
+                if first[usize::from(next)]
+                    && needles
+                        .iter()
+                        .any(|n| starts_with(&text[at..], n.as_bytes()))
+                {
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 fn modelcar_containers<'a>(
@@ -307,5 +370,25 @@ mod tests {
     )]
     fn native_sidecar_plan(#[case] pod: Value, #[case] expected: (Vec<usize>, Vec<String>, usize)) {
         assert_eq!(moves(pod), expected);
+    }
+
+    #[rstest]
+    #[case::no_model_image(json!({}), r#"{"spec":{"containers":[{"name":"server","image":"s"}]}}"#, false)]
+    #[case::modelcar_name(json!({}), r#"{"spec":{"containers":[{"name":"modelcar","image":"m"}]}}"#, true)]
+    #[case::pattern_prefix(json!({}), r#"{"spec":{"containers":[{"name":"modelcar-2","image":"m"}]}}"#, true)]
+    #[case::longer_name_than_an_exact_pattern(json!({"modelcarContainerNames": ["modelcar"]}), r#"{"spec":{"containers":[{"name":"modelcars"}]}}"#, false)]
+    #[case::oci_uri(json!({}), r#"{"metadata":{"annotations":{"k":"oci://m"}}}"#, true)]
+    #[case::oci_uri_without_annotation_settings(json!({"storageUriAnnotations": []}), r#"{"metadata":{"annotations":{"k":"oci://m"}}}"#, false)]
+    #[case::oci_plus_uri(json!({}), r#"{"metadata":{"annotations":{"k":"oci+modelcar://m"}}}"#, true)]
+    #[case::unicode_escape(json!({}), r#"{"spec":{"containers":[{"name":"\u006dodelcar"}]}}"#, true)]
+    #[case::pattern_with_a_slash(json!({"modelcarContainerNames": ["a/b"]}), r#"{"spec":{"containers":[{"name":"a\/b"}]}}"#, true)]
+    #[case::pattern_with_a_quote(json!({"modelcarContainerNames": ["a\"b*"]}), r#"{}"#, true)]
+    fn the_text_search_finds_every_pod_that_may_need_work(
+        #[case] settings: Value,
+        #[case] pod: &str,
+        #[case] expected: bool,
+    ) {
+        let settings = Settings::from_value(&settings);
+        assert_eq!(may_need_prefetch(&settings, pod), expected);
     }
 }

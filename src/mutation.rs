@@ -40,6 +40,9 @@ impl Outcome {
 /// into the pod's JSON text (`pod_text`). `cluster` is asked only in mode
 /// `auto`, and only when a modelcar could move.
 pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
+    if !model_images::may_need_prefetch(settings, pod) {
+        return Outcome::default();
+    }
     let view = match PodView::from_json(pod) {
         Ok(v) => v,
         Err(e) => return Outcome::unreadable(e),
@@ -321,12 +324,14 @@ mod tests {
     #[case::no_modelcar(json!({"spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}))]
     #[case::pre_pulled(json!({"spec": {"containers": [{"name": "modelcar", "image": "m"}], "initContainers": [{"name": "modelcar-init", "image": "m"}]}}))]
     #[case::empty_pod(json!({}))]
+    #[case::malformed_without_a_model_image(json!({"spec": {"containers": 1}}))]
+    #[case::modelcar_only_in_a_label(json!({"metadata": {"labels": {"app": "modelcar-demo"}}, "spec": {"containers": [{"name": "server", "image": "s"}]}}))]
     fn unchanged(#[case] pod: Value) {
         assert_eq!(mutate(json!({}), pod), Got::Unchanged);
     }
 
     #[rstest]
-    #[case::not_an_object(json!(null), "the object is not a Pod")]
+    #[case::not_an_object(json!(["modelcar"]), "the object is not a Pod")]
     #[case::containers_not_a_list(json!({"spec": {"containers": "modelcar"}}), "spec.containers is malformed")]
     #[case::modelcar_without_image(json!({"spec": {"containers": [{"name": "modelcar", "image": null}]}}), "has no image")]
     #[case::init_containers_not_a_list(

@@ -21,11 +21,13 @@ use serde_json::{Map, Value, json};
 use crate::admission::evaluate;
 use crate::cluster::tests::FakeCluster;
 use crate::image;
+use crate::model_images;
 use crate::model_link;
 use crate::mutation::Outcome;
 use crate::mutation::testing::{Got, desired};
 use crate::names;
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION as KSERVE, Mode, Settings};
+use crate::view::PodView;
 
 fn config() -> ProptestConfig {
     // `ProptestConfig::default()` reads PROPTEST_CASES; keep our own default moderate.
@@ -948,6 +950,22 @@ proptest! {
         request["operation"] = json!(operation);
         let payload = json!({"request": request, "settings": settings});
         prop_assert_eq!(evaluate(&serde_json::to_vec(&payload).unwrap()), Outcome::default());
+    }
+
+    #[test]
+    fn the_text_search_passes_over_only_pods_that_need_nothing(
+        pod in prop_oneof![pod(), damaged_pod()],
+        settings in settings(None),
+    ) {
+        let settings = Settings::from_value(&settings);
+        let text = pod.to_string();
+        if !model_images::may_need_prefetch(&settings, &text)
+            && let Ok(view) = PodView::from_json(&text)
+        {
+            for moves in [false, true] {
+                prop_assert_eq!(model_images::plan(&settings, &view, moves), Ok(model_images::Plan::default()));
+            }
+        }
     }
 
     #[test]
