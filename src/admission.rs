@@ -80,9 +80,6 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
                 return Ok(Flow::Continue);
             }
             request = true;
-            if s.peek() != Some(b'{') {
-                return s.value().map(|_| Flow::Stop);
-            }
             s.object(|s, key| {
                 if key.is("kind") {
                     kind = is_pod_kind(s)?;
@@ -177,6 +174,8 @@ mod tests {
     #[rstest]
     #[case::not_json(b"{nope".to_vec(), "the admission request could not be read")]
     #[case::no_request(b"{\"settings\": {}}".to_vec(), "missing field `request`")]
+    #[case::request_not_an_object(b"{\"request\": 1}".to_vec(), "expected `{` at byte 12")]
+    #[case::object_not_an_object(payload("Pod", "CREATE", json!("pod"), json!({})), "the object is not a Pod")]
     #[case::create_without_object(payload("Pod", "CREATE", Value::Null, json!({})), "the Pod CREATE request carries no object")]
     #[case::containers_not_array(payload("Pod", "CREATE", json!({"spec": {"containers": {"name": "modelcar"}}}), json!({})), "the Pod's spec.containers is malformed")]
     #[case::image_not_string(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "modelcar", "image": ["x"]}]}}), json!({})), "spec.containers[0].image is malformed")]

@@ -40,7 +40,8 @@ impl Outcome {
 /// into the pod's JSON text (`pod_text`). `cluster` is asked only in mode
 /// `auto`, and only when a modelcar could move.
 pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
-    if !model_images::may_need_prefetch(settings, pod) {
+    // Not an object: left to the view, whose error names what the object is.
+    if pod.starts_with('{') && !model_images::may_need_prefetch(settings, pod) {
         return Outcome::default();
     }
     let view = match PodView::from_json(pod) {
@@ -331,7 +332,8 @@ mod tests {
     }
 
     #[rstest]
-    #[case::not_an_object(json!(["modelcar"]), "the object is not a Pod")]
+    #[case::not_an_object(json!(null), "the object is not a Pod")]
+    #[case::a_list(json!(["modelcar"]), "the object is not a Pod")]
     #[case::containers_not_a_list(json!({"spec": {"containers": "modelcar"}}), "spec.containers is malformed")]
     #[case::modelcar_without_image(json!({"spec": {"containers": [{"name": "modelcar", "image": null}]}}), "has no image")]
     #[case::init_containers_not_a_list(
