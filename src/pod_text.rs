@@ -6,10 +6,8 @@
 //! `null`s, number spellings), and a mutation costs a scan of the pod rather
 //! than a parse into a tree and a serialization of it.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
 use crate::json_text::{self, Fields};
+use crate::scan::{Flow, Scan, Scanner};
 
 /// Where the lists the policy edits sit in the pod's text.
 pub struct PodText<'a> {
@@ -20,53 +18,81 @@ pub struct PodText<'a> {
     init_containers: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-struct PodSpans<'a> {
-    #[serde(borrow)]
-    spec: Option<&'a RawValue>,
+/// Byte ranges of the parts `PodText` keeps.
+#[derive(Default)]
+struct Spans {
+    spec: Option<(usize, usize)>,
+    /// `None` when missing or `null`.
+    containers: Option<(usize, usize)>,
+    container_items: Vec<(usize, usize)>,
+    /// `null` included: a `null` list is replaced, where a missing one is added.
+    init_containers: Option<(usize, usize)>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SpecSpans<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    containers: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    init_containers: Option<&'a RawValue>,
-}
-
-/// `Some` whenever the key is there, `null` included: a `null` list is
-/// replaced, where a missing one is added (a second key would be invalid).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+impl Spans {
+    /// The spec's fields, when it is an object; anything else is skipped.
+    fn read_spec(&mut self, s: &mut Scanner) -> Scan<()> {
+        if s.peek() != Some(b'{') {
+            return s.value().map(|_| ());
+        }
+        s.object(|s, key| {
+            if key.is("containers") {
+                if s.peek() == Some(b'n') {
+                    s.value()?;
+                } else {
+                    let mut items = Vec::new();
+                    let list = s.value_at(|s| {
+                        s.array(|s| {
+                            items.push(s.value_at(|s| s.value().map(|_| ()))?);
+                            Ok(())
+                        })
+                    })?;
+                    self.containers = Some(list);
+                    self.container_items = items;
+                }
+            } else if key.is("initContainers") {
+                self.init_containers = Some(s.value_at(|s| s.value().map(|_| ()))?);
+            } else {
+                s.value()?;
+            }
+            Ok(Flow::Continue)
+        })
+        .map(|_| ())
+    }
 }
 
 impl<'a> PodText<'a> {
+    /// Finds the lists in one scan of the pod's text.
     pub fn parse(text: &'a str) -> Result<PodText<'a>, String> {
-        let unreadable = |e: serde_json::Error| format!("the Pod could not be read: {e}");
-        let pod: PodSpans = json_text::parse(text).map_err(unreadable)?;
-        let spec = pod.spec.ok_or("the Pod has no spec")?.get();
+        let mut spans = Spans::default();
+        let mut s = Scanner::new(text.as_bytes());
+        s.object(|s, key| {
+            if key.is("spec") {
+                if spans.spec.is_some() {
+                    return Err(s.error("a single `spec`"));
+                }
+                spans.spec = Some(s.value_at(|s| spans.read_spec(s))?);
+            } else {
+                s.value()?;
+            }
+            Ok(Flow::Continue)
+        })
+        .and_then(|_| s.end())
+        .map_err(|e| format!("the Pod could not be read: {e}"))?;
+        let part = |span: (usize, usize)| text.get(span.0..span.1).unwrap_or_default();
+        let spec = part(spans.spec.ok_or("the Pod has no spec")?);
         if !spec.starts_with('{') {
             return Err("the Pod's spec is not an object".into());
         }
-        let spans: SpecSpans = json_text::parse(spec).map_err(unreadable)?;
-        let containers = spans
-            .containers
-            .map(RawValue::get)
-            .filter(|c| !json_text::is_null(c));
-        let container_items = match containers {
-            Some(c) => json_text::items(c).map_err(unreadable)?,
-            None => Vec::new(),
-        };
-        let init_containers = spans.init_containers.map(RawValue::get);
+        let init_containers = spans.init_containers.map(part);
         if init_containers.is_some_and(|i| !i.starts_with('[') && !json_text::is_null(i)) {
             return Err("the Pod's spec.initContainers is not a list".into());
         }
         Ok(PodText {
             text,
             spec,
-            containers,
-            container_items,
+            containers: spans.containers.map(part),
+            container_items: spans.container_items.into_iter().map(part).collect(),
             init_containers,
         })
     }
@@ -219,7 +245,7 @@ mod tests {
         r#"{"spec":{"initContainers":{}}}"#,
         "spec.initContainers is not a list"
     )]
-    #[case::duplicate_spec(r#"{"spec":{},"spec":{}}"#, "duplicate field `spec`")]
+    #[case::duplicate_spec(r#"{"spec":{},"spec":{}}"#, "expected a single `spec`")]
     #[case::containers_not_list(r#"{"spec":{"containers":7}}"#, "the Pod could not be read")]
     fn unreadable_pods(#[case] text: &str, #[case] message: &str) {
         let e = PodText::parse(text).err().unwrap();

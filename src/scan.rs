@@ -92,6 +92,13 @@ impl<'a> Scanner<'a> {
         self.text.get(self.at).copied()
     }
 
+    pub fn error(&self, expected: &'static str) -> ScanError {
+        ScanError {
+            at: self.at,
+            expected,
+        }
+    }
+
     fn eat(&mut self, byte: u8, expected: &'static str) -> Scan<()> {
         if self.peek() != Some(byte) {
             return self.fail(expected);
@@ -244,6 +251,14 @@ impl<'a> Scanner<'a> {
                 depth -= 1;
             }
         }
+    }
+
+    /// Runs `read` on the value ahead; returns the value's byte range.
+    pub fn value_at(&mut self, read: impl FnOnce(&mut Self) -> Scan<()>) -> Scan<(usize, usize)> {
+        self.peek();
+        let start = self.at;
+        read(self)?;
+        Ok((start, self.at))
     }
 
     /// A string literal, checked.
