@@ -63,8 +63,9 @@ fn settings_from(text: &[u8]) -> serde_json::Result<Settings> {
 }
 
 /// The Pod creation in `payload` (`{"request": ..., "settings": ...}`), or
-/// `None` as soon as `request.kind.kind` or `request.operation` says otherwise:
-/// pod specs are immutable, so only a creation can take an init container.
+/// `None` as soon as `request.kind.kind`, `request.operation` or a non-null
+/// `request.oldObject` says otherwise: pod specs are immutable, so only a
+/// creation can take an init container.
 fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
     let mut found = PodCreation::default();
     let (mut request, mut kind, mut operation) = (false, false, false);
@@ -96,6 +97,10 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
                     } else {
                         Flow::Stop
                     });
+                }
+                // Only UPDATE and DELETE carry the old object: a creation has none.
+                if key.is("oldObject") && s.peek() != Some(b'n') {
+                    return Ok(Flow::Stop);
                 }
                 let value = s.value()?;
                 if key.is("object") {
@@ -157,6 +162,7 @@ mod tests {
     #[case::connect(payload("Pod", "CONNECT", modelcar_pod(), json!({})))]
     #[case::deployment(payload("Deployment", "CREATE", modelcar_pod(), json!({})))]
     #[case::no_modelcar(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "a", "image": "b"}]}}), json!({})))]
+    #[case::old_object_before_operation(br#"{"request": {"kind": {"kind": "Pod"}, "object": {"spec": {"containers": [{"name": "modelcar", "image": "m"}]}}, "oldObject": {}, "operation": "CREATE"}}"#.to_vec())]
     #[case::no_settings(serde_json::to_vec(&json!({"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {}}}})).unwrap())]
     fn accepted_unchanged(#[case] payload: Vec<u8>) {
         assert_eq!(evaluate(&payload), Outcome::default());

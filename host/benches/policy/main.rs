@@ -15,7 +15,7 @@
 //! - `MODELCAR_PREFETCH_WASM`: the policy module (default: `policy.wasm`, checked fresh);
 //! - `BENCH_SAMPLES` (default 21) and `BENCH_SAMPLE_MS` (default 20): the waPC host's
 //!   sample count and sample duration;
-//! - `BENCH_KWCTL_ROUNDS` (default 2, 0 skips kwctl) and `BENCH_KWCTL_SECONDS` (default 1):
+//! - `BENCH_KWCTL_ROUNDS` (default 3, 0 skips kwctl) and `BENCH_KWCTL_SECONDS` (default 1):
 //!   kwctl rounds and each `kwctl bench`'s measurement time; `KWCTL` names the binary;
 //! - `BENCH_VARIANTS=name=path,...`: more policy modules measured on every case (used to
 //!   compare release-profile choices in one run).
@@ -104,7 +104,7 @@ fn main() {
         &times,
     );
 
-    match kwctl::Kwctl::find(env_number("BENCH_KWCTL_ROUNDS", 2)) {
+    match kwctl::Kwctl::find(env_number("BENCH_KWCTL_ROUNDS", 3)) {
         Ok(kwctl) => {
             let seconds = env_number("BENCH_KWCTL_SECONDS", 1);
             let cases: Vec<&cases::Case> =
