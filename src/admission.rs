@@ -30,7 +30,7 @@ pub fn evaluate(payload: &[u8]) -> Outcome {
     let Ok(object) = std::str::from_utf8(object) else {
         return Outcome::unreadable("the Pod's JSON is not valid UTF-8");
     };
-    let settings = match creation.settings.map(settings_from) {
+    let settings = match creation.settings.map(serde_json::from_slice::<Settings>) {
         None => Settings::default(),
         Some(Ok(s)) => s,
         Some(Err(e)) => {
@@ -58,10 +58,6 @@ fn unreadable(e: impl std::fmt::Display) -> String {
     format!("the admission request could not be read: {e}")
 }
 
-fn settings_from(text: &[u8]) -> serde_json::Result<Settings> {
-    serde_json::from_slice(text)
-}
-
 /// The Pod creation in `payload` (`{"request": ..., "settings": ...}`), or
 /// `None` as soon as `request.kind.kind`, `request.operation` or a non-null
 /// `request.oldObject` says otherwise: pod specs are immutable, so only a
@@ -87,11 +83,7 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
                     return Ok(if kind { Flow::Continue } else { Flow::Stop });
                 }
                 if key.is("operation") {
-                    operation = if s.peek() == Some(b'"') {
-                        s.string()?.is("CREATE")
-                    } else {
-                        s.value().map(|_| false)?
-                    };
+                    operation = s.string_is("CREATE")?;
                     return Ok(if operation {
                         Flow::Continue
                     } else {
@@ -128,8 +120,8 @@ fn is_pod_kind(s: &mut Scanner) -> Scan<bool> {
     }
     let mut pod = false;
     s.object(|s, key| {
-        if key.is("kind") && s.peek() == Some(b'"') {
-            pod = s.string()?.is("Pod");
+        if key.is("kind") {
+            pod = s.string_is("Pod")?;
         } else {
             s.value()?;
         }

@@ -111,16 +111,9 @@ fn node(s: &mut Scanner) -> Scan<(String, String)> {
     let (mut name, mut version) = (String::new(), String::new());
     s.object(|s, key| {
         if key.is("metadata") {
-            field(s, "name", &mut name)?;
+            string_at(s, &["name"], &mut name)?;
         } else if key.is("status") {
-            s.object(|s, key| {
-                if key.is("nodeInfo") {
-                    field(s, "kubeletVersion", &mut version)?;
-                } else {
-                    s.value()?;
-                }
-                Ok(Flow::Continue)
-            })?;
+            string_at(s, &["nodeInfo", "kubeletVersion"], &mut version)?;
         } else {
             s.value()?;
         }
@@ -129,11 +122,15 @@ fn node(s: &mut Scanner) -> Scan<(String, String)> {
     Ok((name, version))
 }
 
-/// Reads the string `key` of the object ahead into `into`, skipping the rest.
-fn field(s: &mut Scanner, key: &str, into: &mut String) -> Scan<()> {
-    s.object(|s, k| {
-        if k.is(key) {
-            *into = s.text()?;
+/// Reads the string at `path` in the object ahead into `into`, skipping the rest.
+fn string_at(s: &mut Scanner, path: &[&str], into: &mut String) -> Scan<()> {
+    let Some((first, rest)) = path.split_first() else {
+        *into = s.text()?;
+        return Ok(());
+    };
+    s.object(|s, key| {
+        if key.is(first) {
+            string_at(s, rest, into)?;
         } else {
             s.value()?;
         }

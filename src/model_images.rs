@@ -105,6 +105,10 @@ pub fn plan<'a>(
 /// can spell their characters otherwise (or `\"`, `\\`, `\/` for a pattern
 /// holding those), and then the pod is read.
 pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
+    // Not an object: read, so that the view's warning says what it is.
+    if !pod.starts_with('{') {
+        return true;
+    }
     // What may follow a string's opening quote.
     let mut needles = Vec::with_capacity(settings.modelcar_container_names.len() + 2);
     for pattern in &settings.modelcar_container_names {
@@ -382,6 +386,7 @@ mod tests {
     #[case::oci_plus_uri(json!({}), r#"{"metadata":{"annotations":{"k":"oci+modelcar://m"}}}"#, true)]
     #[case::unicode_escape(json!({}), r#"{"spec":{"containers":[{"name":"\u006dodelcar"}]}}"#, true)]
     #[case::pattern_with_a_slash(json!({"modelcarContainerNames": ["a/b"]}), r#"{"spec":{"containers":[{"name":"a\/b"}]}}"#, true)]
+    #[case::not_an_object(json!({}), r#"["server"]"#, true)]
     #[case::pattern_with_a_quote(json!({"modelcarContainerNames": ["a\"b*"]}), r#"{}"#, true)]
     fn the_text_search_finds_every_pod_that_may_need_work(
         #[case] settings: Value,

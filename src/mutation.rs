@@ -40,8 +40,7 @@ impl Outcome {
 /// into the pod's JSON text (`pod_text`). `cluster` is asked only in mode
 /// `auto`, and only when a modelcar could move.
 pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
-    // Not an object: left to the view, whose error names what the object is.
-    if pod.starts_with('{') && !model_images::may_need_prefetch(settings, pod) {
+    if !model_images::may_need_prefetch(settings, pod) {
         return Outcome::default();
     }
     let view = match PodView::from_json(pod) {

@@ -167,6 +167,15 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// Consumes a value; whether it is the string `expected`.
+    pub fn string_is(&mut self, expected: &str) -> Scan<bool> {
+        if self.peek() == Some(b'"') {
+            self.string().map(|s| s.is(expected))
+        } else {
+            self.value().map(|_| false)
+        }
+    }
+
     /// A string value, decoded.
     pub fn text(&mut self) -> Scan<String> {
         let at = self.at;
@@ -466,6 +475,17 @@ mod tests {
     fn strings_compare_by_value(#[case] text: &str, #[case] is_pod: bool) {
         let s = Scanner::new(text.as_bytes()).string().unwrap();
         assert_eq!(s.is("Pod"), is_pod);
+    }
+
+    #[rstest]
+    #[case::the_string(r#""Pod""#, true)]
+    #[case::another_string(r#""Pods""#, false)]
+    #[case::a_number("1", false)]
+    #[case::an_object(r#"{"kind": "Pod"}"#, false)]
+    fn a_value_is_or_is_not_a_string(#[case] text: &str, #[case] is_pod: bool) {
+        let mut s = Scanner::new(text.as_bytes());
+        assert_eq!(s.string_is("Pod"), Ok(is_pod));
+        assert_eq!(s.end(), Ok(()), "the whole value is consumed");
     }
 
     #[test]
