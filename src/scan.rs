@@ -61,7 +61,7 @@ impl Str<'_> {
     /// Whether the string's value is `s`. Escapes are decoded only when there are any.
     pub fn is(&self, s: &str) -> bool {
         if self.escaped {
-            serde_json::from_slice::<String>(self.quoted).is_ok_and(|v| v == s)
+            self.decoded().as_deref() == Some(s)
         } else {
             self.quoted.get(1..self.quoted.len() - 1) == Some(s.as_bytes())
         }
@@ -78,10 +78,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn fail<T>(&self, expected: &'static str) -> Scan<T> {
-        Err(ScanError {
-            at: self.at,
-            expected,
-        })
+        Err(self.error(expected))
     }
 
     /// The next byte that is not whitespace, not consumed.
