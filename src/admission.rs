@@ -1,20 +1,24 @@
 //! From the raw `validate` payload to a verdict.
 //!
 //! The envelope is walked with the scanner, which stops as soon as the request
-//! is known not to be a Pod creation: a Deployment or a pod UPDATE is answered
-//! without its objects being read. A Pod creation is scanned once to find the
-//! object; only then are the pod fields the decision needs read. The pod is
-//! never parsed into a tree: a change is written into its text (`pod_text`).
+//! is known not to be a Pod creation: a Deployment is answered without its
+//! object being read. A pod is read once, as the walk passes over it: the
+//! fields the decision needs and where the lists a change edits sit (`view`).
+//! The pod is never parsed into a tree: a change is written into its text
+//! (`pod_text`).
 
 use crate::cluster::HostCluster;
 use crate::mutation::{self, Outcome};
 use crate::scan::{Flow, Scan, Scanner};
 use crate::settings::Settings;
+use crate::view::PodView;
 
 /// What a Pod creation's payload holds, as text.
 #[derive(Default)]
 struct PodCreation<'a> {
     object: Option<&'a [u8]>,
+    /// What the decision needs of the object, read as it was passed over.
+    view: Option<Result<PodView<'a>, String>>,
     settings: Option<&'a [u8]>,
 }
 
@@ -24,11 +28,8 @@ pub fn evaluate(payload: &[u8]) -> Outcome {
         Ok(None) => return Outcome::default(),
         Err(e) => return Outcome::unreadable(e),
     };
-    let Some(object) = creation.object else {
+    let (Some(object), Some(view)) = (creation.object, creation.view) else {
         return Outcome::unreadable("the Pod CREATE request carries no object");
-    };
-    let Ok(object) = std::str::from_utf8(object) else {
-        return Outcome::unreadable("the Pod's JSON is not valid UTF-8");
     };
     let settings = match creation.settings.map(serde_json::from_slice::<Settings>) {
         None => Settings::default(),
@@ -37,7 +38,7 @@ pub fn evaluate(payload: &[u8]) -> Outcome {
             return Outcome::unreadable(format!("the policy settings could not be read: {e}"));
         }
     };
-    let outcome = mutation::desired_pod(&settings, object, &HostCluster);
+    let outcome = mutation::desired_pod(&settings, object, view, &HostCluster);
     if outcome.pod.is_none() {
         return outcome;
     }
@@ -94,9 +95,10 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
                 if key.is("oldObject") && s.peek() != Some(b'n') {
                     return Ok(Flow::Stop);
                 }
-                let value = s.value()?;
                 if key.is("object") {
-                    found.object = Some(value).filter(|v| *v != b"null");
+                    (found.object, found.view) = object(s)?;
+                } else {
+                    s.value()?;
                 }
                 Ok(Flow::Continue)
             })
@@ -110,6 +112,28 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
         return Err(unreadable("missing field `request`"));
     }
     Ok((flow == Flow::Continue && kind && operation).then_some(found))
+}
+
+/// `request.object`, read for the decision as it is passed over: a pod is
+/// read once whatever the request turns out to be. Where the view cannot be
+/// read, the value is scanned again so that the walk goes on; why it could not
+/// matters only if the request is a Pod creation that may need a change.
+#[allow(clippy::type_complexity)]
+fn object<'a>(
+    s: &mut Scanner<'a>,
+) -> Scan<(Option<&'a [u8]>, Option<Result<PodView<'a>, String>>)> {
+    s.peek();
+    let start = s.position();
+    let view = PodView::read(s);
+    if view.is_err() {
+        s.rewind(start);
+        s.value()?;
+    }
+    let text = &s.source()[start..s.position()];
+    if text == b"null" {
+        return Ok((None, None));
+    }
+    Ok((Some(text), Some(view)))
 }
 
 /// `request.kind`: `{"group": ..., "version": ..., "kind": "Pod"}`.
@@ -155,6 +179,7 @@ mod tests {
     #[case::deployment(payload("Deployment", "CREATE", modelcar_pod(), json!({})))]
     #[case::no_modelcar(payload("Pod", "CREATE", json!({"spec": {"containers": [{"name": "a", "image": "b"}]}}), json!({})))]
     #[case::old_object_before_operation(br#"{"request": {"kind": {"kind": "Pod"}, "object": {"spec": {"containers": [{"name": "modelcar", "image": "m"}]}}, "oldObject": {}, "operation": "CREATE"}}"#.to_vec())]
+    #[case::malformed_without_modelcar(payload("Pod", "CREATE", json!({"spec": {"containers": {"name": "a"}}}), json!({})))]
     #[case::no_settings(serde_json::to_vec(&json!({"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {}}}})).unwrap())]
     fn accepted_unchanged(#[case] payload: Vec<u8>) {
         assert_eq!(evaluate(&payload), Outcome::default());

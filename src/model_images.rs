@@ -98,29 +98,24 @@ pub fn plan<'a>(
     Ok(plan)
 }
 
-/// Whether the pod's JSON text can name a model image at all: a container name
-/// that a pattern matches, or an `oci` storage URI. When it cannot, the pod is
-/// admitted without being read, malformed or not. A text search finds every
-/// such name and URI because JSON shows them as written: only a `\u` escape
-/// can spell their characters otherwise (or `\"`, `\\`, `\/` for a pattern
-/// holding those), and then the pod is read.
-pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
-    // Not an object: read, so that the view's warning says what it is.
-    if !pod.starts_with('{') {
-        return true;
-    }
-    // What may follow a string's opening quote.
+/// What may follow a string's opening quote in a pod that names a model image:
+/// a container name that a pattern matches, or an `oci` storage URI. JSON shows
+/// them as written: only a `\u` escape can spell their characters otherwise (or
+/// `\"`, `\\`, `\/` for a pattern holding those). `None` when a pattern holds
+/// those or is empty: a text search cannot tell, and the pod is read.
+fn needles(settings: &Settings) -> Option<Vec<String>> {
     let mut needles = Vec::with_capacity(settings.modelcar_container_names.len() + 2);
     for pattern in &settings.modelcar_container_names {
         let (prefix, closing) = match pattern.strip_suffix('*') {
             Some(prefix) => (prefix, ""),
             None => (pattern.as_str(), "\""),
         };
-        if prefix
-            .bytes()
-            .any(|b| matches!(b, b'"' | b'\\' | b'/') || b < 0x20)
+        if prefix.is_empty()
+            || prefix
+                .bytes()
+                .any(|b| matches!(b, b'"' | b'\\' | b'/') || b < 0x20)
         {
-            return true;
+            return None;
         }
         needles.push(format!("{prefix}{closing}"));
     }
@@ -128,12 +123,25 @@ pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
         // image::from_storage_uri: `oci://` and `oci+modelcar://`.
         needles.extend(["oci:".to_owned(), "oci+".to_owned()]);
     }
+    Some(needles)
+}
+
+/// Whether the pod's JSON text can name a model image at all (`needles`): when
+/// it cannot, the pod is admitted without being read, malformed or not. Every
+/// quote is taken for an opening one, and a `\u` escape anywhere has the pod read.
+pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
+    // Not an object: read, so that the view's warning says what it is.
+    if !pod.starts_with('{') {
+        return true;
+    }
+    let Some(needles) = needles(settings) else {
+        return true;
+    };
     // Most strings fail on their first byte: keep those in a table.
     let mut first = [false; 256];
     for n in &needles {
-        match n.as_bytes().first() {
-            Some(&b) => first[usize::from(b)] = true,
-            None => return true,
+        if let Some(&b) = n.as_bytes().first() {
+            first[usize::from(b)] = true;
         }
     }
     let starts_with =

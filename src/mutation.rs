@@ -7,7 +7,7 @@ use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
 use crate::pod_text::PodText;
 use crate::prefetch_container;
-use crate::security::{self, PodSecurity};
+use crate::security;
 use crate::settings::{Mode, Settings};
 use crate::sidecar;
 use crate::view::PodView;
@@ -39,13 +39,26 @@ impl Outcome {
 /// Everything else is left as it is, byte for byte: the changes are written
 /// into the pod's JSON text (`pod_text`). `cluster` is asked only in mode
 /// `auto`, and only when a modelcar could move.
-pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Outcome {
-    if !model_images::may_need_prefetch(settings, pod) {
-        return Outcome::default();
-    }
-    let view = match PodView::from_json(pod) {
+///
+/// `pod` is the pod's JSON text and `view` what `PodView::read` made of it as
+/// the request envelope was walked (a pod is read once); the text is checked
+/// for UTF-8 only when it is changed or a problem must be explained.
+pub fn desired_pod(
+    settings: &Settings,
+    pod: &[u8],
+    view: Result<PodView, String>,
+    cluster: &dyn Cluster,
+) -> Outcome {
+    let view = match view {
         Ok(v) => v,
-        Err(e) => return Outcome::unreadable(e),
+        Err(e) => {
+            return match std::str::from_utf8(pod) {
+                // A pod that cannot name a model image needs nothing, malformed or not.
+                Ok(text) if !model_images::may_need_prefetch(settings, text) => Outcome::default(),
+                Ok(_) => Outcome::unreadable(e),
+                Err(_) => Outcome::unreadable("the Pod's JSON is not valid UTF-8"),
+            };
+        }
     };
     let mut out = Outcome::default();
     let mut plan = match plan_for_mode(settings, &view, cluster, &mut out) {
@@ -53,7 +66,10 @@ pub fn desired_pod(settings: &Settings, pod: &str, cluster: &dyn Cluster) -> Out
         Ok(plan) => plan,
         Err(e) => return Outcome::unreadable(e),
     };
-    let text = match PodText::parse(pod) {
+    let Ok(pod) = std::str::from_utf8(pod) else {
+        return Outcome::unreadable("the Pod's JSON is not valid UTF-8");
+    };
+    let text = match PodText::new(pod, &view.spans) {
         Ok(t) => t,
         Err(e) => return Outcome::unreadable(e),
     };
@@ -128,7 +144,7 @@ fn prefetch_containers(
     wanted: &[ModelImage],
     out: &mut Outcome,
 ) -> Vec<String> {
-    let pod_security = PodSecurity::of(view);
+    let pod_security = &view.security;
     let setting = settings.security_context.as_ref().map(|sc| sc.text());
     let mut names = NameAllocator::new(&settings.init_container_name, view.container_names());
     let mut containers = Vec::with_capacity(wanted.len());
@@ -140,8 +156,7 @@ fn prefetch_containers(
             ),
             Origin::Annotation { key } => (None, format!("annotation {key}")),
         };
-        let Ok(security_context) =
-            security::for_prefetch(setting, modelcar.as_ref(), &pod_security)
+        let Ok(security_context) = security::for_prefetch(setting, modelcar.as_ref(), pod_security)
         else {
             out.warnings.push(format!(
                 "image {} is not pre-pulled: the pod requires runAsNonRoot and no runAsUser is \
@@ -193,7 +208,13 @@ pub mod testing {
     }
 
     pub fn desired(settings: &Settings, pod: Value, cluster: &dyn Cluster) -> Got {
-        let out = desired_pod(settings, &pod.to_string(), cluster);
+        let text = pod.to_string();
+        let out = desired_pod(
+            settings,
+            text.as_bytes(),
+            PodView::from_json(&text),
+            cluster,
+        );
         match out.pod {
             Some(pod) => Got::Mutated {
                 pod: serde_json::from_str(&pod).expect("the mutated pod is JSON"),
@@ -264,7 +285,8 @@ mod tests {
                     "modelcar-prefetch",
                     "m:1",
                     None,
-                    &security::for_prefetch(None, None, &PodSecurity::default()).unwrap(),
+                    &security::for_prefetch(None, None, &crate::security::PodSecurity::default())
+                        .unwrap(),
                 ))
                 .unwrap(),
             );

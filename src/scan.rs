@@ -7,6 +7,7 @@
 //! literals, commas, nesting up to serde_json's 128 levels) except UTF-8, which
 //! is checked on the slices the policy goes on to read.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// serde_json's recursion limit: deeper text is refused, not followed.
@@ -47,7 +48,7 @@ pub struct Str<'a> {
     escaped: bool,
 }
 
-impl Str<'_> {
+impl<'a> Str<'a> {
     /// The string's value; `None` when it is not valid UTF-8.
     pub fn decoded(&self) -> Option<String> {
         if self.escaped {
@@ -56,6 +57,16 @@ impl Str<'_> {
             let inner = self.quoted.get(1..self.quoted.len() - 1)?;
             std::str::from_utf8(inner).ok().map(str::to_owned)
         }
+    }
+
+    /// The string's value, borrowed unless it holds escapes; `None` when it
+    /// is not valid UTF-8 or cannot be decoded.
+    pub fn value(&self) -> Option<Cow<'a, str>> {
+        if self.escaped {
+            return self.decoded().map(Cow::Owned);
+        }
+        let inner = self.quoted.get(1..self.quoted.len() - 1)?;
+        std::str::from_utf8(inner).ok().map(Cow::Borrowed)
     }
 
     /// Whether the string's value is `s`. Escapes are decoded only when there are any.
@@ -75,6 +86,21 @@ impl<'a> Scanner<'a> {
             at: 0,
             depth: 0,
         }
+    }
+
+    /// The text being scanned.
+    pub fn source(&self) -> &'a [u8] {
+        self.text
+    }
+
+    /// Where the scanner is in its text.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Goes back to `at`, a position the scanner was at before.
+    pub fn rewind(&mut self, at: usize) {
+        self.at = at;
     }
 
     fn fail<T>(&self, expected: &'static str) -> Scan<T> {

@@ -10,7 +10,6 @@
 //! `Init` forever. Model images are usually built `FROM busybox` (root).
 
 use crate::json_text::{self, Fields};
-use crate::view::{PodView, SecurityView};
 
 /// What the pod says about security, as far as an added container cares.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,17 +20,6 @@ pub struct PodSecurity {
     pub run_as_non_root: bool,
     /// `spec.securityContext.runAsUser` is set: containers inherit it.
     pub run_as_user: bool,
-}
-
-impl PodSecurity {
-    pub fn of(pod: &PodView) -> PodSecurity {
-        let sc: Option<&SecurityView> = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
-        PodSecurity {
-            seccomp_profile: sc.is_some_and(|sc| sc.seccomp_profile.is_some()),
-            run_as_non_root: sc.and_then(|sc| sc.run_as_non_root) == Some(true),
-            run_as_user: sc.is_some_and(|sc| sc.run_as_user.is_some()),
-        }
-    }
 }
 
 /// Why an added container could hold the pod in `Init` where the pod would
@@ -140,6 +128,7 @@ fn harden(own: Fields, user: Option<&str>, keep: Keep, pod: &PodSecurity) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::PodView;
     use rstest::rstest;
     use serde_json::{Value, json};
 
@@ -168,7 +157,7 @@ mod tests {
 
     fn pod(spec_sc: Value) -> PodSecurity {
         let pod = json!({"spec": {"securityContext": spec_sc}});
-        PodSecurity::of(&PodView::from_value(&pod).unwrap())
+        PodView::from_value(&pod).unwrap().security
     }
 
     fn runtime_default() -> Value {
@@ -298,10 +287,7 @@ mod tests {
     )]
     fn reads_pod_security(#[case] spec: Value, #[case] expected: PodSecurity) {
         let pod = json!({"spec": spec});
-        assert_eq!(
-            PodSecurity::of(&PodView::from_value(&pod).unwrap()),
-            expected
-        );
+        assert_eq!(PodView::from_value(&pod).unwrap().security, expected);
     }
 
     /// The modelcar's own fields keep their text and order; the hardening fields follow.

@@ -1,108 +1,105 @@
-//! A read-only view of the few pod fields the decision needs.
+//! The few pod fields the decision needs, and where the lists the policy
+//! edits sit in the text, read in one pass of the scanner.
 //!
-//! Deserialized straight from the request bytes, it skips everything else
-//! without building it, so a pod that needs nothing costs little more than a
-//! scan of its JSON. Strings are borrowed unless JSON escapes force a copy.
+//! Everything else is passed over without being built; strings are borrowed
+//! unless JSON escapes force a copy. The pass is strict, and a field of the
+//! wrong type is reported by its path, as a user would look for it.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::pod_text::Spans;
+use crate::scan::{self, Flow, Scan, Scanner};
+use crate::security::PodSecurity;
 
-use crate::json_text::{self, Fields};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct PodView<'a> {
-    #[serde(borrow)]
-    pub metadata: Option<MetadataView<'a>>,
-    #[serde(borrow)]
-    pub spec: Option<SpecView<'a>>,
+    /// `metadata.annotations` in document order.
+    annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    containers: Vec<ContainerView<'a>>,
+    init_containers: Vec<ContainerView<'a>>,
+    ephemeral_containers: Vec<ContainerView<'a>>,
+    /// `spec.securityContext`, as far as an added container cares.
+    pub security: PodSecurity,
+    /// For `PodText`, which writes the changes.
+    pub spans: Spans,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct MetadataView<'a> {
-    #[serde(borrow)]
-    pub annotations: Option<Annotations<'a>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct SpecView<'a> {
-    #[serde(borrow)]
-    pub containers: Option<Vec<ContainerView<'a>>>,
-    #[serde(borrow)]
-    pub init_containers: Option<Vec<ContainerView<'a>>>,
-    #[serde(borrow)]
-    pub ephemeral_containers: Option<Vec<ContainerView<'a>>>,
-    pub security_context: Option<SecurityView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct ContainerView<'a> {
-    #[serde(borrow)]
     pub name: Option<Str<'a>>,
-    #[serde(borrow)]
     pub image: Option<Str<'a>>,
 }
 
-/// What an added container inherits from the pod's securityContext.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct SecurityView {
-    pub run_as_non_root: Option<bool>,
-    /// Set (not null); the value does not matter here.
-    pub run_as_user: Option<IgnoredAny>,
-    /// Set (not null); its content does not matter here.
-    pub seccomp_profile: Option<IgnoredAny>,
+/// A string that borrows from the pod's text whenever it can.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Annotation keys and values in document order.
-#[derive(Debug, Default)]
-pub struct Annotations<'a>(pub Vec<(Cow<'a, str>, Cow<'a, str>)>);
-
 impl<'a> PodView<'a> {
-    /// Reads the view from the pod's JSON text; the error names the offending field.
+    /// Reads the view from a pod's JSON text alone.
+    #[cfg(test)]
     pub fn from_json(json: &'a str) -> Result<PodView<'a>, String> {
-        json_text::parse(json).map_err(|e| explain(json, &e))
+        let mut s = Scanner::new(json.as_bytes());
+        let view = PodView::read(&mut s)?;
+        match s.end() {
+            Ok(()) => Ok(view),
+            Err(e) => Err(format!("the Pod could not be read: {e}")),
+        }
     }
 
+    /// Reads the view from the value ahead of `s` (the request's `object`, as
+    /// the envelope is walked); spans are counted from where the value starts.
+    /// On `Err`, where `s` stopped is unspecified.
+    pub fn read(s: &mut Scanner<'a>) -> Result<PodView<'a>, String> {
+        if s.peek() != Some(b'{') {
+            return Err("the object is not a Pod: it is not a JSON object".into());
+        }
+        let origin = s.position();
+        let mut reader = Reader {
+            text: s.source(),
+            view: PodView::default(),
+            malformed: None,
+        };
+        match reader.pod(s) {
+            Ok(()) => {
+                reader.view.spans.shift(origin);
+                Ok(reader.view)
+            }
+            Err(e) => Err(reader
+                .malformed
+                .unwrap_or_else(|| format!("the Pod could not be read: {e}"))),
+        }
+    }
+
+    /// The view of a pod built as a value; the text is leaked, as tests do not mind.
     #[cfg(test)]
-    pub fn from_value(value: &'a serde_json::Value) -> Result<PodView<'a>, String> {
-        PodView::deserialize(value).map_err(|e| explain(&value.to_string(), &e))
+    pub fn from_value(value: &serde_json::Value) -> Result<PodView<'static>, String> {
+        PodView::from_json(Box::leak(value.to_string().into_boxed_str()))
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        let annotations = self.metadata.as_ref()?.annotations.as_ref()?;
-        annotations
-            .0
+        self.annotations
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
 
     pub fn containers(&self) -> &[ContainerView<'a>] {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.containers.as_deref())
-            .unwrap_or_default()
+        &self.containers
     }
 
     pub fn init_containers(&self) -> &[ContainerView<'a>] {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_deref())
-            .unwrap_or_default()
+        &self.init_containers
     }
 
     pub fn ephemeral_containers(&self) -> &[ContainerView<'a>] {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.ephemeral_containers.as_deref())
-            .unwrap_or_default()
+        &self.ephemeral_containers
     }
 
     /// Every container name in the pod: names must be unique across all three lists.
@@ -115,121 +112,218 @@ impl<'a> PodView<'a> {
     }
 }
 
-/// Why a pod does not fit the view, naming the field: serde's own error
-/// names only the type it expected.
-fn explain(pod: &str, error: &serde_json::Error) -> String {
-    let Some(pod) = Fields::parse(pod) else {
-        return if pod.starts_with('{') {
-            format!("the object is not a Pod: {error}")
-        } else {
-            "the object is not a Pod: it is not a JSON object".into()
-        };
-    };
-    let found = malformed_metadata(pod.raw("metadata")).or_else(|| malformed_spec(pod.raw("spec")));
-    match found {
-        Some((path, expected)) => format!("the Pod's {path} is malformed: expected {expected}"),
-        None => format!("the object is not a Pod: {error}"),
-    }
+/// The pass that fills a view; `null` is the same as a missing field.
+struct Reader<'a> {
+    /// All the scanner's text: the pod is part of it.
+    text: &'a [u8],
+    view: PodView<'a>,
+    /// What the user should hear when the pass stopped at a field of the wrong type.
+    malformed: Option<String>,
 }
 
-type Malformed = Option<(String, &'static str)>;
-
-fn present(v: Option<&str>) -> Option<&str> {
-    v.filter(|v| !json_text::is_null(v))
-}
-
-fn malformed_metadata(metadata: Option<&str>) -> Malformed {
-    let metadata = present(metadata)?;
-    let Some(metadata) = Fields::parse(metadata) else {
-        return Some(("metadata".into(), "an object"));
-    };
-    let annotations = present(metadata.raw("annotations"))?;
-    let Some(annotations) = Fields::parse(annotations) else {
-        return Some(("metadata.annotations".into(), "a map of strings"));
-    };
-    annotations
-        .iter()
-        .find(|(_, v)| !json_text::is_string(v))
-        .map(|(k, _)| (format!("metadata.annotations.{k}"), "a string"))
-}
-
-fn malformed_spec(spec: Option<&str>) -> Malformed {
-    let spec = present(spec)?;
-    let Some(spec) = Fields::parse(spec) else {
-        return Some(("spec".into(), "an object"));
-    };
-    if let Some(found) = malformed_security("spec.securityContext", spec.raw("securityContext")) {
-        return Some(found);
-    }
-    ["containers", "initContainers", "ephemeralContainers"]
-        .iter()
-        .find_map(|list| malformed_containers(list, spec.raw(list)))
-}
-
-fn malformed_containers(list: &str, containers: Option<&str>) -> Malformed {
-    let containers = present(containers)?;
-    let Ok(containers) = json_text::items(containers) else {
-        return Some((format!("spec.{list}"), "a list"));
-    };
-    containers.iter().enumerate().find_map(|(i, c)| {
-        let Some(c) = Fields::parse(c) else {
-            return Some((format!("spec.{list}[{i}]"), "an object"));
-        };
-        ["name", "image"]
-            .iter()
-            .find(|f| present(c.raw(f)).is_some_and(|v| !json_text::is_string(v)))
-            .map(|f| (format!("spec.{list}[{i}].{f}"), "a string"))
-    })
-}
-
-fn malformed_security(path: &str, sc: Option<&str>) -> Malformed {
-    let sc = present(sc)?;
-    let Some(sc) = Fields::parse(sc) else {
-        return Some((path.into(), "an object"));
-    };
-    present(sc.raw("runAsNonRoot"))
-        .filter(|v| !json_text::is_bool(v))
-        .map(|_| (format!("{path}.runAsNonRoot"), "a boolean"))
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = Annotations<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of strings to strings")
+impl<'a> Reader<'a> {
+    fn pod(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
+        fields(s, &["metadata", "spec"], |s, field| {
+            if field == 0 {
+                return self.metadata(s);
             }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut entries = Vec::new();
-                while let Some((k, v)) = map.next_entry::<Str, Str>()? {
-                    entries.push((k.0, v.0));
+            let span = s.value_at(|s| self.spec(s))?;
+            if self.text[span.0] == b'{' {
+                self.view.spans.spec = Some(span);
+            }
+            Ok(())
+        })
+    }
+
+    fn metadata(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
+        if !self.opens(s, b'{', || "metadata".into(), "an object")? {
+            return Ok(());
+        }
+        fields(s, &["annotations"], |s, _| self.annotations(s))
+    }
+
+    fn annotations(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
+        let path = || "metadata.annotations".into();
+        if !self.opens(s, b'{', path, "a map of strings")? {
+            return Ok(());
+        }
+        s.object(|s, key| {
+            let key = self.decoded(s, key)?;
+            if s.peek() != Some(b'"') {
+                return self.malformed(s, format!("metadata.annotations.{key}"), "a string");
+            }
+            let value = s.string()?;
+            let value = self.decoded(s, value)?;
+            self.view.annotations.push((key, value));
+            Ok(Flow::Continue)
+        })
+        .map(|_| ())
+    }
+
+    fn spec(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
+        if !self.opens(s, b'{', || "spec".into(), "an object")? {
+            return Ok(());
+        }
+        const FIELDS: [&str; 4] = [
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "securityContext",
+        ];
+        fields(s, &FIELDS, |s, field| {
+            let list = FIELDS[field];
+            if field == 3 {
+                return self.security(s);
+            }
+            let mut items = Vec::new();
+            if field == 2 {
+                self.view.ephemeral_containers = self.containers(s, list, &mut items)?;
+                return Ok(());
+            }
+            let mut containers = Vec::new();
+            let span = s.value_at(|s| {
+                containers = self.containers(s, list, &mut items)?;
+                Ok(())
+            })?;
+            if field == 1 {
+                self.view.init_containers = containers;
+                self.view.spans.init_containers = Some(span);
+            } else {
+                self.view.containers = containers;
+                if self.text[span.0] != b'n' {
+                    self.view.spans.containers = Some(span);
+                    self.view.spans.container_items = items;
                 }
-                Ok(Annotations(entries))
+            }
+            Ok(())
+        })
+    }
+
+    /// A list of containers; `spans` gets each item's byte range.
+    fn containers(
+        &mut self,
+        s: &mut Scanner<'a>,
+        list: &str,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Scan<Vec<ContainerView<'a>>> {
+        let mut containers = Vec::new();
+        if !self.opens(s, b'[', || format!("spec.{list}"), "a list")? {
+            return Ok(containers);
+        }
+        s.array(|s| {
+            let index = containers.len();
+            let path = || format!("spec.{list}[{index}]");
+            if s.peek() != Some(b'{') {
+                return self.malformed(s, path(), "an object");
+            }
+            let mut container = ContainerView::default();
+            const FIELDS: [&str; 2] = ["name", "image"];
+            let span = s.value_at(|s| {
+                fields(s, &FIELDS, |s, field| {
+                    match s.peek() {
+                        Some(b'"') => {
+                            let value = s.string()?;
+                            let value = Some(Str(self.decoded(s, value)?));
+                            if field == 0 {
+                                container.name = value;
+                            } else {
+                                container.image = value;
+                            }
+                        }
+                        Some(b'n') => s.value().map(|_| ())?,
+                        _ => {
+                            let path = format!("{}.{}", path(), FIELDS[field]);
+                            return self.malformed(s, path, "a string");
+                        }
+                    }
+                    Ok(())
+                })
+            })?;
+            spans.push(span);
+            containers.push(container);
+            Ok(())
+        })?;
+        Ok(containers)
+    }
+
+    fn security(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
+        const PATH: &str = "spec.securityContext";
+        if !self.opens(s, b'{', || PATH.into(), "an object")? {
+            return Ok(());
+        }
+        fields(
+            s,
+            &["runAsNonRoot", "runAsUser", "seccompProfile"],
+            |s, field| {
+                let value = s.value()?;
+                let set = value != b"null";
+                let security = &mut self.view.security;
+                match field {
+                    0 if set && value != b"true" && value != b"false" => {
+                        return self.malformed(s, format!("{PATH}.runAsNonRoot"), "a boolean");
+                    }
+                    0 => security.run_as_non_root = value == b"true",
+                    1 => security.run_as_user = set,
+                    _ => security.seccomp_profile = set,
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Whether the value ahead opens with `open`; a `null` is consumed and is
+    /// not, anything else is malformed.
+    fn opens(
+        &mut self,
+        s: &mut Scanner<'a>,
+        open: u8,
+        path: impl FnOnce() -> String,
+        expected: &'static str,
+    ) -> Scan<bool> {
+        match s.peek() {
+            Some(b) if b == open => Ok(true),
+            Some(b'n') => s.value().map(|_| false),
+            _ => self.malformed(s, path(), expected),
+        }
+    }
+
+    fn malformed<T>(&mut self, s: &Scanner, path: String, expected: &'static str) -> Scan<T> {
+        self.malformed = Some(format!(
+            "the Pod's {path} is malformed: expected {expected}"
+        ));
+        Err(s.error(expected))
+    }
+
+    fn decoded(&self, s: &Scanner, string: scan::Str<'a>) -> Scan<Cow<'a, str>> {
+        string
+            .value()
+            .ok_or_else(|| s.error("a string of UTF-8 without an unpaired surrogate escape"))
+    }
+}
+
+/// Walks an object, handing `read` each field that `names` names (its index
+/// there) and skipping the others. A named field is taken once, as serde's
+/// derived readers take them.
+fn fields<'a>(
+    s: &mut Scanner<'a>,
+    names: &[&str],
+    mut read: impl FnMut(&mut Scanner<'a>, usize) -> Scan<()>,
+) -> Scan<()> {
+    let mut seen = 0u8;
+    s.object(|s, key| {
+        match names.iter().position(|name| key.is(name)) {
+            Some(field) if seen & 1 << field != 0 => return Err(s.error("each field once")),
+            Some(field) => {
+                seen |= 1 << field;
+                read(s, field)?;
+            }
+            None => {
+                s.value()?;
             }
         }
-        deserializer.deserialize_map(Entries)
-    }
-}
-
-/// A string that borrows from the input whenever it can (serde's own
-/// `Option<Cow<str>>` always copies).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Str<'a>(pub Cow<'a, str>);
-
-impl std::ops::Deref for Str<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Inner<'a>(#[serde(borrow)] Cow<'a, str>);
-        Inner::deserialize(deserializer).map(|i| Str(i.0))
-    }
+        Ok(Flow::Continue)
+    })
+    .map(|_| ())
 }
 
 #[cfg(test)]
@@ -273,14 +367,7 @@ mod tests {
             view.containers()[0].image,
             Some(Str(Cow::Borrowed(_)))
         ));
-        let (k, v) = &view
-            .metadata
-            .as_ref()
-            .unwrap()
-            .annotations
-            .as_ref()
-            .unwrap()
-            .0[0];
+        let (k, v) = &view.annotations[0];
         assert!(matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))));
     }
 
@@ -323,6 +410,14 @@ mod tests {
             from_json.starts_with(message.split(" is malformed").next().unwrap()),
             "{from_json}"
         );
+    }
+
+    #[rstest]
+    #[case::spec(r#"{"spec":{},"spec":{}}"#)]
+    #[case::image(r#"{"spec":{"containers":[{"image":"a","image":"b"}]}}"#)]
+    fn a_field_given_twice_is_refused(#[case] text: &str) {
+        let e = PodView::from_json(text).unwrap_err();
+        assert!(e.contains("expected each field once"), "{e}");
     }
 
     /// The API server may send indented JSON: the explanation does not depend on spacing.
