@@ -102,7 +102,7 @@ pub fn plan<'a>(
 /// a container name that a pattern matches, or an `oci` storage URI. JSON shows
 /// them as written: only a `\u` escape can spell their characters otherwise (or
 /// `\"`, `\\`, `\/` for a pattern holding those). `None` when a pattern holds
-/// those or is empty: a text search cannot tell, and the pod is read.
+/// those or is empty: a text search cannot tell.
 fn needles(settings: &Settings) -> Option<Vec<String>> {
     let mut needles = Vec::with_capacity(settings.modelcar_container_names.len() + 2);
     for pattern in &settings.modelcar_container_names {
@@ -126,11 +126,12 @@ fn needles(settings: &Settings) -> Option<Vec<String>> {
     Some(needles)
 }
 
-/// Whether the pod's JSON text can name a model image at all (`needles`): when
-/// it cannot, the pod is admitted without being read, malformed or not. Every
-/// quote is taken for an opening one, and a `\u` escape anywhere has the pod read.
+/// Whether the pod's JSON text can name a model image at all (`needles`): a pod
+/// the view cannot read is admitted with a warning only when it can, since a
+/// malformed pod that needs nothing is no concern of this policy. Every quote
+/// is taken for an opening one, and a `\u` escape anywhere answers yes.
 pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
-    // Not an object: read, so that the view's warning says what it is.
+    // Not an object: yes, so that the warning says what it is.
     if !pod.starts_with('{') {
         return true;
     }
