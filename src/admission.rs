@@ -16,11 +16,12 @@ use crate::view::PodView;
 /// What a Pod creation's payload holds, as text.
 #[derive(Default)]
 struct PodCreation<'a> {
-    object: Option<&'a [u8]>,
-    /// What the decision needs of the object, read as it was passed over.
-    view: Option<Result<PodView<'a>, String>>,
+    /// The object's text and what the decision needs of it, read as it was passed over.
+    pod: Option<ReadPod<'a>>,
     settings: Option<&'a [u8]>,
 }
+
+type ReadPod<'a> = (&'a [u8], Result<PodView<'a>, String>);
 
 pub fn evaluate(payload: &[u8]) -> Outcome {
     let creation = match pod_creation(payload) {
@@ -28,7 +29,7 @@ pub fn evaluate(payload: &[u8]) -> Outcome {
         Ok(None) => return Outcome::default(),
         Err(e) => return Outcome::unreadable(e),
     };
-    let (Some(object), Some(view)) = (creation.object, creation.view) else {
+    let Some((object, view)) = creation.pod else {
         return Outcome::unreadable("the Pod CREATE request carries no object");
     };
     let settings = match creation.settings.map(serde_json::from_slice::<Settings>) {
@@ -96,7 +97,7 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
                     return Ok(Flow::Stop);
                 }
                 if key.is("object") {
-                    (found.object, found.view) = object(s)?;
+                    found.pod = object(s)?;
                 } else {
                     s.value()?;
                 }
@@ -118,10 +119,7 @@ fn pod_creation(payload: &[u8]) -> Result<Option<PodCreation<'_>>, String> {
 /// read once whatever the request turns out to be. Where the view cannot be
 /// read, the value is scanned again so that the walk goes on; why it could not
 /// matters only if the request is a Pod creation that may need a change.
-#[allow(clippy::type_complexity)]
-fn object<'a>(
-    s: &mut Scanner<'a>,
-) -> Scan<(Option<&'a [u8]>, Option<Result<PodView<'a>, String>>)> {
+fn object<'a>(s: &mut Scanner<'a>) -> Scan<Option<ReadPod<'a>>> {
     s.peek();
     let start = s.position();
     let view = PodView::read(s);
@@ -130,10 +128,7 @@ fn object<'a>(
         s.value()?;
     }
     let text = &s.source()[start..s.position()];
-    if text == b"null" {
-        return Ok((None, None));
-    }
-    Ok((Some(text), Some(view)))
+    Ok((text != b"null").then_some((text, view)))
 }
 
 /// `request.kind`: `{"group": ..., "version": ..., "kind": "Pod"}`.

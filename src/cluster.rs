@@ -125,7 +125,7 @@ fn node(s: &mut Scanner) -> Scan<(String, String)> {
 /// Reads the string at `path` in the object ahead into `into`, skipping the rest.
 fn string_at(s: &mut Scanner, path: &[&str], into: &mut String) -> Scan<()> {
     let Some((first, rest)) = path.split_first() else {
-        *into = s.text()?;
+        *into = s.text()?.into_owned();
         return Ok(());
     };
     s.object(|s, key| {

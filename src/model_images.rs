@@ -98,24 +98,30 @@ pub fn plan<'a>(
     Ok(plan)
 }
 
-/// What may follow a string's opening quote in a pod that names a model image:
-/// a container name that a pattern matches, or an `oci` storage URI. JSON shows
-/// them as written: only a `\u` escape can spell their characters otherwise (or
-/// `\"`, `\\`, `\/` for a pattern holding those). `None` when a pattern holds
-/// those or is empty: a text search cannot tell.
-fn needles(settings: &Settings) -> Option<Vec<String>> {
+/// Whether the pod's JSON text can name a model image at all: a container name
+/// that a pattern matches, or an `oci` storage URI. A pod the view cannot read
+/// is admitted with a warning only when it can: a malformed pod that needs
+/// nothing is no concern of this policy. A text search finds every such name
+/// and URI because JSON shows them as written: only a `\u` escape can spell
+/// their characters otherwise (or `\"`, `\\`, `\/` for a pattern holding
+/// those), and then the answer is yes.
+pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
+    // Not an object: yes, so that the warning says what it is.
+    if !pod.starts_with('{') {
+        return true;
+    }
+    // What may follow a string's opening quote.
     let mut needles = Vec::with_capacity(settings.modelcar_container_names.len() + 2);
     for pattern in &settings.modelcar_container_names {
         let (prefix, closing) = match pattern.strip_suffix('*') {
             Some(prefix) => (prefix, ""),
             None => (pattern.as_str(), "\""),
         };
-        if prefix.is_empty()
-            || prefix
-                .bytes()
-                .any(|b| matches!(b, b'"' | b'\\' | b'/') || b < 0x20)
+        if prefix
+            .bytes()
+            .any(|b| matches!(b, b'"' | b'\\' | b'/') || b < 0x20)
         {
-            return None;
+            return true;
         }
         needles.push(format!("{prefix}{closing}"));
     }
@@ -123,26 +129,12 @@ fn needles(settings: &Settings) -> Option<Vec<String>> {
         // image::from_storage_uri: `oci://` and `oci+modelcar://`.
         needles.extend(["oci:".to_owned(), "oci+".to_owned()]);
     }
-    Some(needles)
-}
-
-/// Whether the pod's JSON text can name a model image at all (`needles`): a pod
-/// the view cannot read is admitted with a warning only when it can, since a
-/// malformed pod that needs nothing is no concern of this policy. Every quote
-/// is taken for an opening one, and a `\u` escape anywhere answers yes.
-pub fn may_need_prefetch(settings: &Settings, pod: &str) -> bool {
-    // Not an object: yes, so that the warning says what it is.
-    if !pod.starts_with('{') {
-        return true;
-    }
-    let Some(needles) = needles(settings) else {
-        return true;
-    };
     // Most strings fail on their first byte: keep those in a table.
     let mut first = [false; 256];
     for n in &needles {
-        if let Some(&b) = n.as_bytes().first() {
-            first[usize::from(b)] = true;
+        match n.as_bytes().first() {
+            Some(&b) => first[usize::from(b)] = true,
+            None => return true,
         }
     }
     let starts_with =

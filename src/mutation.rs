@@ -232,6 +232,7 @@ mod tests {
     use super::testing::{Got, desired};
     use super::*;
     use crate::cluster::tests::FakeCluster;
+    use crate::security::PodSecurity;
     use rstest::rstest;
     use serde_json::Value;
     use serde_json::json;
@@ -285,8 +286,7 @@ mod tests {
                     "modelcar-prefetch",
                     "m:1",
                     None,
-                    &security::for_prefetch(None, None, &crate::security::PodSecurity::default())
-                        .unwrap(),
+                    &security::for_prefetch(None, None, &PodSecurity::default()).unwrap(),
                 ))
                 .unwrap(),
             );

@@ -49,21 +49,11 @@ pub struct Str<'a> {
 }
 
 impl<'a> Str<'a> {
-    /// The string's value; `None` when it is not valid UTF-8.
-    pub fn decoded(&self) -> Option<String> {
-        if self.escaped {
-            serde_json::from_slice(self.quoted).ok()
-        } else {
-            let inner = self.quoted.get(1..self.quoted.len() - 1)?;
-            std::str::from_utf8(inner).ok().map(str::to_owned)
-        }
-    }
-
     /// The string's value, borrowed unless it holds escapes; `None` when it
     /// is not valid UTF-8 or cannot be decoded.
     pub fn value(&self) -> Option<Cow<'a, str>> {
         if self.escaped {
-            return self.decoded().map(Cow::Owned);
+            return serde_json::from_slice(self.quoted).ok().map(Cow::Owned);
         }
         let inner = self.quoted.get(1..self.quoted.len() - 1)?;
         std::str::from_utf8(inner).ok().map(Cow::Borrowed)
@@ -72,7 +62,7 @@ impl<'a> Str<'a> {
     /// Whether the string's value is `s`. Escapes are decoded only when there are any.
     pub fn is(&self, s: &str) -> bool {
         if self.escaped {
-            self.decoded().as_deref() == Some(s)
+            self.value().as_deref() == Some(s)
         } else {
             self.quoted.get(1..self.quoted.len() - 1) == Some(s.as_bytes())
         }
@@ -199,11 +189,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string value, decoded.
-    pub fn text(&mut self) -> Scan<String> {
+    /// A string value, decoded: borrowed unless it holds escapes.
+    pub fn text(&mut self) -> Scan<Cow<'a, str>> {
+        self.peek();
         let at = self.at;
         let s = self.string()?;
-        s.decoded().ok_or(ScanError {
+        s.value().ok_or(ScanError {
             at,
             expected: "a string of valid UTF-8",
         })

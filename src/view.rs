@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::pod_text::Spans;
-use crate::scan::{self, Flow, Scan, Scanner};
+use crate::scan::{Flow, Scan, Scanner};
 use crate::security::PodSecurity;
 
 #[derive(Debug, Default)]
@@ -26,19 +26,8 @@ pub struct PodView<'a> {
 
 #[derive(Debug, Default)]
 pub struct ContainerView<'a> {
-    pub name: Option<Str<'a>>,
-    pub image: Option<Str<'a>>,
-}
-
-/// A string that borrows from the pod's text whenever it can.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Str<'a>(pub Cow<'a, str>);
-
-impl std::ops::Deref for Str<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
+    pub name: Option<Cow<'a, str>>,
+    pub image: Option<Cow<'a, str>>,
 }
 
 impl<'a> PodView<'a> {
@@ -62,7 +51,6 @@ impl<'a> PodView<'a> {
         }
         let origin = s.position();
         let mut reader = Reader {
-            text: s.source(),
             view: PodView::default(),
             malformed: None,
         };
@@ -114,8 +102,6 @@ impl<'a> PodView<'a> {
 
 /// The pass that fills a view; `null` is the same as a missing field.
 struct Reader<'a> {
-    /// All the scanner's text: the pod is part of it.
-    text: &'a [u8],
     view: PodView<'a>,
     /// What the user should hear when the pass stopped at a field of the wrong type.
     malformed: Option<String>,
@@ -128,7 +114,7 @@ impl<'a> Reader<'a> {
                 return self.metadata(s);
             }
             let span = s.value_at(|s| self.spec(s))?;
-            if self.text[span.0] == b'{' {
+            if s.source()[span.0] == b'{' {
                 self.view.spans.spec = Some(span);
             }
             Ok(())
@@ -148,12 +134,13 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         s.object(|s, key| {
-            let key = self.decoded(s, key)?;
+            let key = key
+                .value()
+                .ok_or_else(|| s.error("a string of valid UTF-8"))?;
             if s.peek() != Some(b'"') {
                 return self.malformed(s, format!("metadata.annotations.{key}"), "a string");
             }
-            let value = s.string()?;
-            let value = self.decoded(s, value)?;
+            let value = s.text()?;
             self.view.annotations.push((key, value));
             Ok(Flow::Continue)
         })
@@ -190,7 +177,7 @@ impl<'a> Reader<'a> {
                 self.view.spans.init_containers = Some(span);
             } else {
                 self.view.containers = containers;
-                if self.text[span.0] != b'n' {
+                if s.source()[span.0] != b'n' {
                     self.view.spans.containers = Some(span);
                     self.view.spans.container_items = items;
                 }
@@ -222,8 +209,7 @@ impl<'a> Reader<'a> {
                 fields(s, &FIELDS, |s, field| {
                     match s.peek() {
                         Some(b'"') => {
-                            let value = s.string()?;
-                            let value = Some(Str(self.decoded(s, value)?));
+                            let value = Some(s.text()?);
                             if field == 0 {
                                 container.name = value;
                             } else {
@@ -293,12 +279,6 @@ impl<'a> Reader<'a> {
         ));
         Err(s.error(expected))
     }
-
-    fn decoded(&self, s: &Scanner, string: scan::Str<'a>) -> Scan<Cow<'a, str>> {
-        string
-            .value()
-            .ok_or_else(|| s.error("a string of UTF-8 without an unpaired surrogate escape"))
-    }
 }
 
 /// Walks an object, handing `read` each field that `names` names (its index
@@ -363,10 +343,7 @@ mod tests {
     fn strings_without_escapes_are_borrowed() {
         let text = r#"{"metadata":{"annotations":{"k":"v"}},"spec":{"containers":[{"name":"n","image":"i"}]}}"#;
         let view = PodView::from_json(text).unwrap();
-        assert!(matches!(
-            view.containers()[0].image,
-            Some(Str(Cow::Borrowed(_)))
-        ));
+        assert!(matches!(view.containers()[0].image, Some(Cow::Borrowed(_))));
         let (k, v) = &view.annotations[0];
         assert!(matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))));
     }
