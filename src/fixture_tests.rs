@@ -33,12 +33,50 @@ fn mutated(name: &str, settings: Value) -> Value {
     }
 }
 
-/// The original pod with `added` appended to its init containers.
-fn original_plus(name: &str, added: Vec<Value>) -> Value {
-    let mut pod = fixture(name)["object"].clone();
+/// The original pod with `added` appended to its init containers and the
+/// modelcars named in `first` started first (`modelcars_first`).
+fn original_plus(name: &str, added: Vec<Value>, first: &[(&str, &str)]) -> Value {
+    let mut pod = modelcars_first(fixture(name)["object"].clone(), first);
     let spec = pod["spec"].as_object_mut().unwrap();
     let init = spec.entry("initContainers").or_insert_with(|| json!([]));
     init.as_array_mut().unwrap().extend(added);
+    pod
+}
+
+const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
+const KSERVE_LINK: &[(&str, &str)] = &[("modelcar", "/mnt/models")];
+
+/// `pod` with the modelcars named in `first` moved, in that order, to the
+/// front of its containers, each with the postStart hook that waits for its
+/// link (name, link path); kubectl's default container stays the one that was first.
+fn modelcars_first(mut pod: Value, first: &[(&str, &str)]) -> Value {
+    if first.is_empty() {
+        return pod;
+    }
+    let containers = pod["spec"]["containers"].as_array_mut().unwrap();
+    let was_first = containers[0]["name"].clone();
+    let mut front = Vec::new();
+    for (name, link) in first {
+        let at = containers.iter().position(|c| c["name"] == *name).unwrap();
+        let mut modelcar = containers.remove(at);
+        let link = crate::model_link::Link {
+            shell: "sh".into(),
+            path: link.to_string(),
+        };
+        let hook: Value = serde_json::from_str(&crate::model_link::wait_hook(&link)).unwrap();
+        modelcar["lifecycle"] = json!({"postStart": hook});
+        front.push(modelcar);
+    }
+    front.append(containers);
+    *containers = front;
+    let now_first = pod["spec"]["containers"][0]["name"].clone();
+    if pod["metadata"]["annotations"]
+        .get(DEFAULT_CONTAINER)
+        .is_none()
+        && was_first != now_first
+    {
+        pod["metadata"]["annotations"][DEFAULT_CONTAINER] = was_first;
+    }
     pod
 }
 
@@ -63,21 +101,26 @@ fn prefetch(name: &str, image: &str, pull: &str, security_context: Value) -> Val
 #[rstest]
 #[case::before_kserve_webhook(
     "kserve-predictor-before-kserve-webhook",
-    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())],
+    &[]
 )]
 #[case::kserve_v0_13_modelcar(
     "kserve-predictor-v0.13-modelcar",
-    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())],
+    KSERVE_LINK
 )]
+#[case::kserve_v0_14_modelcar_init("kserve-predictor-v0.14-modelcar-init", vec![], KSERVE_LINK)]
 #[case::containers_run_as_non_root(
     "kserve-predictor-containers-run-as-non-root",
     vec![prefetch("modelcar-prefetch", "ghcr.io/example/models/granite:2.0", "IfNotPresent",
-        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))]
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))],
+    &[]
 )]
 #[case::v0_13_uid_modelcar_restricted(
     "kserve-predictor-v0.13-uid-modelcar-restricted",
     vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent",
-        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))]
+        json!({"runAsUser": 1010, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}))],
+    KSERVE_LINK
 )]
 #[case::istio_private_digest(
     "kserve-predictor-istio-private-digest",
@@ -86,28 +129,32 @@ fn prefetch(name: &str, image: &str, pull: &str, security_context: Value) -> Val
         "registry.example.com:5000/models/llama-3-8b@sha256:35890bf62521ee65990d0f49f3a988e36bf59f9cb587a2bd50e5d63ad6ef8df5",
         "IfNotPresent",
         hardened_with_seccomp()
-    )]
+    )],
+    KSERVE_LINK
 )]
 #[case::two_modelcars(
     "pod-two-modelcars",
     vec![
         prefetch("modelcar-prefetch", "quay.io/example/models-a:v2", "IfNotPresent", hardened_with_seccomp()),
         prefetch("modelcar-prefetch-1", "quay.io/example/models-b:latest", "Always", hardened_with_seccomp()),
-    ]
+    ],
+    &[("modelcar", "/mnt/models-a"), ("modelcar-1", "/mnt/models-b")]
 )]
 #[case::unknown_field_kept(
     "pod-unknown-field",
-    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())]
+    vec![prefetch("modelcar-prefetch", "quay.io/example/models-iris:v1", "IfNotPresent", hardened_with_seccomp())],
+    KSERVE_LINK
 )]
+#[case::llm_inference_service("llm-inference-service-modelcar", vec![], &[("modelcar", "/mnt/models/qwen")])]
 fn mutated_pod_is_the_original_plus_the_init_containers(
     #[case] name: &str,
     #[case] added: Vec<Value>,
+    #[case] first: &[(&str, &str)],
 ) {
-    assert_eq!(mutated(name, json!({})), original_plus(name, added));
+    assert_eq!(mutated(name, json!({})), original_plus(name, added, first));
 }
 
 #[rstest]
-#[case::kserve_v0_14_modelcar_init("kserve-predictor-v0.14-modelcar-init")]
 #[case::without_modelcar("pod-without-modelcar")]
 #[case::update("kserve-predictor-update")]
 #[case::delete("kserve-predictor-delete")]
@@ -117,13 +164,48 @@ fn accepted_unchanged(#[case] name: &str) {
 }
 
 #[rstest]
+#[case::kserve_v0_14_modelcar_init("kserve-predictor-v0.14-modelcar-init")]
+#[case::llm_inference_service("llm-inference-service-modelcar")]
+fn modelcars_keep_their_place_with_start_modelcar_first_off(#[case] name: &str) {
+    let settings = json!({"startModelcarFirst": false});
+    assert_eq!(evaluate_fixture(name, settings), Outcome::default());
+}
+
+/// KServe v0.14's modelcar-init in a pod that requires non-root never
+/// starts on a root-default model image; it gets the modelcar's user
+/// (uidModelcar), and nothing else of it changes.
+#[test]
+fn kserve_modelcar_init_gets_the_modelcar_user_where_the_pod_requires_non_root() {
+    let name = "kserve-predictor-v0.14-uid-modelcar-restricted";
+    let mut expected = original_plus(name, vec![], KSERVE_LINK);
+    expected["spec"]["initContainers"][0]["securityContext"] = json!({"runAsUser": 1010});
+    assert_eq!(mutated(name, json!({})), expected);
+
+    let outcome = evaluate_fixture(name, json!({"startModelcarFirst": false}));
+    let mut expected = fixture(name)["object"].clone();
+    expected["spec"]["initContainers"][0]["securityContext"] = json!({"runAsUser": 1010});
+    let pod: Value = serde_json::from_str(outcome.pod.as_deref().unwrap()).unwrap();
+    assert_eq!(pod, expected);
+    assert_eq!(
+        outcome.changes,
+        [
+            "gave init container modelcar-init the user 1010 of modelcar modelcar: the pod \
+          requires runAsNonRoot, and without a user it could not start"
+        ]
+    );
+}
+
+#[rstest]
 #[case::before_kserve_webhook("kserve-predictor-before-kserve-webhook")]
 #[case::kserve_v0_13_modelcar("kserve-predictor-v0.13-modelcar")]
+#[case::kserve_v0_14_modelcar_init("kserve-predictor-v0.14-modelcar-init")]
+#[case::v0_14_uid_modelcar_restricted("kserve-predictor-v0.14-uid-modelcar-restricted")]
 #[case::containers_run_as_non_root("kserve-predictor-containers-run-as-non-root")]
 #[case::v0_13_uid_modelcar_restricted("kserve-predictor-v0.13-uid-modelcar-restricted")]
 #[case::istio_private_digest("kserve-predictor-istio-private-digest")]
 #[case::two_modelcars("pod-two-modelcars")]
 #[case::unknown_field_kept("pod-unknown-field")]
+#[case::llm_inference_service("llm-inference-service-modelcar")]
 fn evaluating_the_mutated_pod_again_changes_nothing(#[case] name: &str) {
     let mut request = fixture(name);
     request["object"] = mutated(name, json!({}));
@@ -260,8 +342,6 @@ fn llm_inference_service_modelcar_becomes_a_native_sidecar() {
         mutated(name, json!({"mode": "nativeSidecar"})),
         original_with_sidecars(name, &[1], "/mnt/models/qwen")
     );
-    // In the default mode its modelcar-init already pre-pulls the image.
-    assert_eq!(evaluate_fixture(name, json!({})), Outcome::default());
 }
 
 #[test]

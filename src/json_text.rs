@@ -18,9 +18,11 @@ pub fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
     serde_json::from_slice(text.as_bytes())
 }
 
-/// `text` as a JSON string literal.
+/// `text` as a JSON string literal. Serializing a `str` cannot fail; going
+/// through `serde_json::Value` would bring its whole serializer (numbers
+/// included) into the module.
 pub fn quoted(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// The items of a JSON list, as their text; an error when `list` is not a list.

@@ -7,6 +7,7 @@ use wapc_guest::{CallResult, register_function};
 mod admission;
 mod cluster;
 mod image;
+mod init_user;
 mod json_text;
 mod kubelet;
 mod log;
@@ -22,6 +23,7 @@ mod scan;
 mod security;
 mod settings;
 mod sidecar;
+mod start_order;
 mod view;
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn a_thousand_containers_get_one_init_container_per_model_image() {
         pod: Some(object),
         changes,
         ..
-    } = evaluate_pod(&pod, json!({}))
+    } = evaluate_pod(&pod, json!({"startModelcarFirst": false}))
     else {
         panic!("expected a mutation")
     };
@@ -79,13 +79,50 @@ fn a_thousand_containers_get_one_init_container_per_model_image() {
         .collect();
     assert_eq!(images, expected_images);
     let mut again = object;
+    let settings = json!({"startModelcarFirst": false});
     assert_eq!(
-        evaluate_pod(&again, json!({})),
+        evaluate_pod(&again, settings.clone()),
         Outcome::default(),
         "evaluating the result again changed it"
     );
     again["spec"]["initContainers"] = pod["spec"]["initContainers"].clone();
-    assert!(evaluate_pod(&again, json!({})).pod.is_some());
+    assert!(evaluate_pod(&again, settings).pod.is_some());
+}
+
+#[test]
+fn a_thousand_containers_start_their_ten_modelcars_first() {
+    let pod = thousand_containers();
+    let Outcome {
+        pod: Some(object),
+        changes,
+        ..
+    } = evaluate_pod(&pod, json!({}))
+    else {
+        panic!("expected a mutation")
+    };
+    let object: Value = serde_json::from_str(&object).unwrap();
+    let containers = names(&object["spec"]["containers"]);
+    let modelcars: Vec<String> = (0..10)
+        .map(|k| format!("modelcar-{}", k * 100 + 99))
+        .collect();
+    assert_eq!(containers[..10], modelcars);
+    let others: Vec<&str> = names(&pod["spec"]["containers"])
+        .into_iter()
+        .filter(|n| n.starts_with("c-"))
+        .collect();
+    assert_eq!(containers[10..], others);
+    let hooks = object["spec"]["containers"].as_array().unwrap()[..10]
+        .iter()
+        .filter(|c| c["lifecycle"]["postStart"]["exec"].is_object())
+        .count();
+    assert_eq!(hooks, 10);
+    assert_eq!(
+        object["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+        "c-0"
+    );
+    // 10 pre-pulls, 10 modelcars first, the annotation.
+    assert_eq!(changes.len(), 21);
+    assert_eq!(evaluate_pod(&object, json!({})), Outcome::default());
 }
 
 #[test]

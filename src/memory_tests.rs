@@ -103,7 +103,7 @@ fn payload(kind: &str, operation: &str, object: Value) -> Vec<u8> {
 /// A pod of `containers` containers padded with `padding` bytes of fields the decision
 /// does not read (env values, labels, managed fields, a large annotation value), with the
 /// KServe modelcar when `modelcar`, and an init container already pulling its image when
-/// `pre_pulled`.
+/// `pre_pulled` (the modelcar then first, with a postStart hook, as the policy leaves it).
 fn pod(containers: usize, padding: usize, modelcar: bool, pre_pulled: bool) -> Value {
     let per_container = padding / 4 / containers.max(1);
     let filler = |n: usize| "v".repeat(n);
@@ -120,7 +120,19 @@ fn pod(containers: usize, padding: usize, modelcar: bool, pre_pulled: bool) -> V
         })
         .collect();
     if modelcar {
-        list.push(json!({"name": "modelcar", "image": "quay.io/example/models-iris:v1"}));
+        let mut modelcar = json!({
+            "name": "modelcar",
+            "image": "quay.io/example/models-iris:v1",
+            "args": ["sh", "-c", "ln -s /proc/$$$$/root/models /mnt/models && sleep infinity"],
+        });
+        if pre_pulled {
+            // As this policy leaves it: first, with the hook that waits for its link.
+            modelcar["lifecycle"] =
+                json!({"postStart": {"exec": {"command": ["sh", "-c", "true"]}}});
+            list.insert(0, modelcar);
+        } else {
+            list.push(modelcar);
+        }
     }
     let init: Vec<Value> = if pre_pulled {
         vec![json!({"name": "modelcar-init", "image": "quay.io/example/models-iris:v1"})]

@@ -31,11 +31,21 @@ pub struct Plan<'a> {
     pub moves: Vec<usize>,
     /// Why modelcars that could have moved did not, for the log.
     pub kept: Vec<String>,
+    /// `spec.containers` indices of modelcars that stay regular containers
+    /// and are to start first (`startModelcarFirst`).
+    pub stays: Vec<usize>,
+    /// (init container, modelcar) index pairs of the same image, in a pod
+    /// that must run as non-root with no user of its own: the init container
+    /// may need the modelcar's user to start at all (`init_user`).
+    pub init_users: Vec<(usize, usize)>,
 }
 
 impl Plan<'_> {
     pub fn is_empty(&self) -> bool {
-        self.prefetch.is_empty() && self.moves.is_empty()
+        self.prefetch.is_empty()
+            && self.moves.is_empty()
+            && self.stays.is_empty()
+            && self.init_users.is_empty()
     }
 }
 
@@ -55,11 +65,21 @@ pub fn plan<'a>(
         .is_some_and(|uri| uri.starts_with("oci:") || uri.starts_with("oci+"));
     let modelcars: Vec<(usize, &str, &str)> = modelcar_containers(settings, pod)?;
     let keep_all = moves_allowed && modelcars.len() == pod.containers().len();
-    for (index, name, image) in modelcars {
+    if pod.security.run_as_non_root && !pod.security.run_as_user {
+        for (init, c) in pod.init_containers().iter().enumerate() {
+            let source = modelcars.iter().find(|m| c.image.as_deref() == Some(m.2));
+            plan.init_users.extend(source.map(|m| (init, m.0)));
+        }
+    }
+    for &(index, name, image) in &modelcars {
         if moves_allowed && !managed_by_kserve && !keep_all {
             plan.moves.push(index);
             moved_images.push(image);
             continue;
+        }
+        // A pod of modelcars only has nothing for them to hold back.
+        if settings.start_modelcar_first && modelcars.len() < pod.containers().len() {
+            plan.stays.push(index);
         }
         if moves_allowed {
             plan.kept.push(if keep_all {

@@ -9,6 +9,18 @@ use crate::json_text::{self, Fields};
 
 /// The link path, when the command creates exactly the usual link.
 pub fn link_path(container: &Fields) -> Option<String> {
+    link(container).map(|l| l.path)
+}
+
+/// The modelcar's shell, which runs the command that makes the link, and the link.
+#[derive(Debug, PartialEq)]
+pub struct Link {
+    pub shell: String,
+    pub path: String,
+}
+
+/// The shell and the link path, when the command creates exactly the usual link.
+pub fn link(container: &Fields) -> Option<Link> {
     let mut words: Vec<String> = Vec::new();
     for key in ["command", "args"] {
         // A field that is not a list is not a command line; a list with
@@ -24,9 +36,31 @@ pub fn link_path(container: &Fields) -> Option<String> {
         .iter()
         .position(|w| *w == "-c")
         .and_then(|i| words.get(i + 1))?;
-    split_commands(script)?
+    let path = split_commands(script)?
         .iter()
-        .find_map(|command| ln_target(command))
+        .find_map(|command| ln_target(command))?;
+    Some(Link {
+        shell: words.first()?.clone(),
+        path,
+    })
+}
+
+/// How long a hook waits for the link at most: as long as the startup probe.
+pub const MAX_WAIT_SECONDS: u32 = 120;
+
+/// A postStart hook (a `lifecycle.postStart` value, as JSON text) that returns
+/// once `link.path` exists and resolves, or after `MAX_WAIT_SECONDS`. It always
+/// succeeds: a failed hook makes the kubelet kill the container. It polls every
+/// 0.1 s, or every second where `sleep` takes whole seconds only.
+pub fn wait_hook(link: &Link) -> String {
+    let ticks = MAX_WAIT_SECONDS * 10;
+    let script = format!(
+        "i=0; until [ -e {} ] || [ $i -ge {ticks} ]; do \
+         sleep 0.1 2>/dev/null && i=$((i+1)) || {{ sleep 1; i=$((i+10)); }}; done",
+        single_quoted(&link.path)
+    );
+    let command = [link.shell.as_str(), "-c", &script].map(json_text::quoted);
+    format!(r#"{{"exec":{{"command":[{}]}}}}"#, command.join(","))
 }
 
 /// A startup probe that passes once `path` exists and resolves, as JSON text.
@@ -151,6 +185,65 @@ mod tests {
         let p = probe("/mnt/models");
         let typed: k8s_openapi::api::core::v1::Probe = serde_json::from_value(p.clone()).unwrap();
         assert_eq!(serde_json::to_value(typed).unwrap(), p);
+    }
+
+    fn hook(path: &str) -> Value {
+        let link = Link {
+            shell: "sh".into(),
+            path: path.into(),
+        };
+        serde_json::from_str(&wait_hook(&link)).unwrap()
+    }
+
+    #[test]
+    fn the_hook_runs_the_modelcars_shell_and_quotes_the_path() {
+        let container = json!({"command": ["/bin/sh", "-c"], "args": ["ln -s /proc/$$$$/root/models '/mnt/it''s' && sleep infinity"]});
+        let found = link(&Fields::parse(&container.to_string()).unwrap()).unwrap();
+        assert_eq!(found.shell, "/bin/sh");
+        let command =
+            &serde_json::from_str::<Value>(&wait_hook(&found)).unwrap()["exec"]["command"];
+        assert_eq!(command[0], "/bin/sh");
+        assert!(
+            command[2].as_str().unwrap().contains("[ -e '/mnt/its' ]"),
+            "{command}"
+        );
+        let typed: k8s_openapi::api::core::v1::LifecycleHandler =
+            serde_json::from_value(hook("/mnt/models")).unwrap();
+        assert!(typed.exec.is_some());
+    }
+
+    /// The hook run by a real shell: it returns once the link exists, and
+    /// succeeds; it waits while the link is missing.
+    #[test]
+    fn the_hook_waits_for_the_link_and_succeeds() {
+        let dir = std::env::temp_dir().join(format!("modelcar-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("models");
+        let script = |path: &std::path::Path| {
+            hook(path.to_str().unwrap())["exec"]["command"][2]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let run = |script: String| {
+            std::process::Command::new("sh")
+                .args(["-c", &script])
+                .spawn()
+                .unwrap()
+        };
+        let mut waiting = run(script(&path));
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert!(
+            waiting.try_wait().unwrap().is_none(),
+            "returned before the link existed"
+        );
+        std::os::unix::fs::symlink(&dir, &path).unwrap();
+        let started = std::time::Instant::now();
+        let status = waiting.wait().unwrap();
+        assert!(status.success());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(run(script(&path)).wait().unwrap().success());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! The mutation as a pure function: (settings, pod) -> the desired pod.
 
+use std::borrow::Cow;
+
 use crate::cluster::{self, Cluster, Unsupported};
+use crate::init_user;
 use crate::json_text;
 use crate::kubelet::MinorVersion;
 use crate::model_images::{self, ModelImage, Origin, Plan};
 use crate::names::NameAllocator;
-use crate::pod_text::PodText;
+use crate::pod_text::{Edits, PodText};
 use crate::prefetch_container;
 use crate::security;
 use crate::settings::{Mode, Settings};
 use crate::sidecar;
+use crate::start_order::{self, DEFAULT_CONTAINER_ANNOTATION};
 use crate::view::PodView;
 
 /// What the policy answers: the pod to admit, and what to say about it.
@@ -74,7 +78,10 @@ pub fn desired_pod(
         Err(e) => return Outcome::unreadable(e),
     };
     out.changes.append(&mut plan.kept);
-    let mut appended = prefetch_containers(settings, &view, &text, &plan.prefetch, &mut out);
+    let mut edits = Edits {
+        appended: prefetch_containers(settings, &view, &text, &plan.prefetch, &mut out),
+        ..Edits::default()
+    };
     for &index in &plan.moves {
         let Some(modelcar) = text.container(index) else {
             return Outcome::unreadable(format!(
@@ -88,13 +95,49 @@ pub fn desired_pod(
             "moved modelcar {name} ({image}) into the init containers as a native sidecar"
         ));
         out.warnings.extend(no_probe);
-        appended.push(sidecar);
+        edits.appended.push(sidecar);
     }
-    if appended.is_empty() {
+    let reordered = start_order::containers(
+        &view,
+        &text,
+        &plan.stays,
+        &plan.moves,
+        &mut out.changes,
+        &mut out.warnings,
+    );
+    match reordered {
+        Some((items, annotation)) => {
+            if let Some(first) = annotation {
+                out.changes.push(format!(
+                    "set annotation {DEFAULT_CONTAINER_ANNOTATION}: {first}, the container \
+                     kubectl logs and exec chose before the modelcar moved to the front"
+                ));
+                edits.annotation = Some((DEFAULT_CONTAINER_ANNOTATION, first));
+            }
+            edits.containers = Some(items);
+        }
+        None if !plan.moves.is_empty() => {
+            let kept = (0..view.containers().len()).filter(|i| !plan.moves.contains(i));
+            edits.containers = Some(
+                kept.filter_map(|i| text.container_text(i).map(Cow::Borrowed))
+                    .collect(),
+            );
+        }
+        None => {}
+    }
+    for &(init, modelcar) in &plan.init_users {
+        if let Some((container, change)) =
+            init_user::with_modelcar_user(&text, &view.security, init, modelcar)
+        {
+            out.changes.push(change);
+            edits.init_containers.push((init, container));
+        }
+    }
+    if edits.is_empty() {
         out.changes.clear();
         return out;
     }
-    let pod = text.edited(&plan.moves, &appended);
+    let pod = text.edited(&edits);
     if json_text::has_lone_surrogate(&pod) {
         return Outcome::unreadable(
             "the Pod's JSON has an unpaired UTF-16 surrogate escape (\\uD800 to \\uDFFF), \
@@ -467,9 +510,11 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            out["spec"]["containers"], pod["spec"]["containers"],
-            "the modelcar stays"
+            container_names(&out),
+            ["modelcar", "main"],
+            "the modelcar stays, and starts first"
         );
+        assert!(out["spec"]["containers"][0]["lifecycle"]["postStart"].is_object());
         assert_eq!(
             out["spec"]["initContainers"][0]["name"],
             "modelcar-prefetch"
@@ -483,20 +528,38 @@ mod tests {
         assert!(noted[0].starts_with(fallback), "{noted:?}");
         assert!(noted[0].contains(reason), "{noted:?}");
         assert!(!other.iter().any(|l| l.starts_with(fallback)), "{other:?}");
-        assert_eq!(
-            changes.last().unwrap(),
-            "added init container modelcar-prefetch to pre-pull quay.io/m:1 \
-             (from modelcar container spec.containers[1])"
+        assert!(
+            changes.contains(
+                &"added init container modelcar-prefetch to pre-pull quay.io/m:1 \
+                  (from modelcar container spec.containers[1])"
+                    .to_string()
+            ),
+            "{changes:?}"
         );
     }
 
+    fn container_names(pod: &Value) -> Vec<&str> {
+        let containers = pod["spec"]["containers"].as_array().unwrap();
+        containers
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect()
+    }
+
+    /// The modelcar-init of the pod already pulls the image: the fallback
+    /// only starts the modelcar first.
     #[test]
-    fn auto_falls_back_to_nothing_when_already_pre_pulled() {
+    fn auto_falls_back_to_starting_the_modelcar_first_when_already_pre_pulled() {
         let cluster = FakeCluster::nodes(&["v1.27.1"]);
-        assert_eq!(
-            with_mode("auto", carried_modelcar_pod(), &cluster),
-            Got::Unchanged
-        );
+        let pod = carried_modelcar_pod();
+        let Got::Mutated { pod: out, .. } = with_mode("auto", pod.clone(), &cluster) else {
+            panic!()
+        };
+        assert_eq!(out["spec"]["initContainers"], pod["spec"]["initContainers"]);
+        assert_eq!(container_names(&out), ["modelcar", "main"]);
+        let settings = json!({"mode": "auto", "startModelcarFirst": false});
+        let got = desired(&Settings::from_value(&settings), pod, &cluster);
+        assert_eq!(got, Got::Unchanged);
     }
 
     /// Counts calls, so a test can prove the cluster was not asked.

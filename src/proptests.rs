@@ -27,6 +27,7 @@ use crate::mutation::Outcome;
 use crate::mutation::testing::{Got, desired};
 use crate::names;
 use crate::settings::{KSERVE_STORAGE_URI_ANNOTATION as KSERVE, Mode, Settings};
+use crate::start_order;
 use crate::view::PodView;
 
 fn config() -> ProptestConfig {
@@ -693,7 +694,9 @@ fn assert_unique_names(pod: &Value) -> Result<(), TestCaseError> {
 }
 
 /// `output` is `input` plus init containers appended at the end and, when
-/// `moves` allows it, modelcars moved from `spec.containers` to those.
+/// `moves` allows it, modelcars moved from `spec.containers` to those;
+/// modelcars that stay may start first with a hook that waits for their
+/// link, and KServe's `modelcar-init` may get its modelcar's user.
 fn assert_only_appended(
     settings: &Settings,
     input: &Value,
@@ -701,19 +704,62 @@ fn assert_only_appended(
     moves: bool,
 ) -> Result<(), TestCaseError> {
     let unstartable = unstartable_images(settings, input);
-    // Nothing outside the two container lists changes.
-    prop_assert_eq!(without(input, &["spec"]), without(output, &["spec"]));
     let (Some(in_spec), Some(out_spec)) = (input.get("spec"), output.get("spec")) else {
         return Err(TestCaseError::fail("a mutated pod must have had a spec"));
     };
     let lists = ["containers", "initContainers"];
     prop_assert_eq!(without(in_spec, &lists), without(out_spec, &lists));
 
-    // spec.containers: the input less the moved modelcars, order kept.
+    // spec.containers: modelcars with a wait hook first, then the input less
+    // the moved and the hooked modelcars, order kept.
     let (in_containers, out_containers) = (list(input, "containers"), list(output, "containers"));
+    let hooked: Vec<&Value> = out_containers
+        .iter()
+        .take_while(|c| {
+            let name = c.get("name");
+            in_containers
+                .iter()
+                .any(|i| i.get("name") == name && i.pointer("/lifecycle/postStart").is_none())
+                && c.pointer("/lifecycle/postStart").is_some()
+        })
+        .collect();
+    prop_assert!(
+        settings.start_modelcar_first || hooked.is_empty(),
+        "modelcars started first with startModelcarFirst off"
+    );
+    for c in &hooked {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+        prop_assert!(
+            names::matches_any(&settings.modelcar_container_names, name),
+            "started {} first, which is not a modelcar",
+            name
+        );
+        let original = in_containers
+            .iter()
+            .find(|i| i.get("name") == c.get("name"))
+            .unwrap();
+        prop_assert_eq!(
+            without(c, &["lifecycle"]),
+            without(original, &["lifecycle"])
+        );
+        let mut lifecycle = c["lifecycle"].clone();
+        let hook = lifecycle
+            .as_object_mut()
+            .and_then(|l| l.remove("postStart"));
+        let text = original.to_string();
+        let link = crate::json_text::Fields::parse(&text).and_then(|f| model_link::link(&f));
+        let expected = link.map(|l| serde_json::from_str(&model_link::wait_hook(&l)).unwrap());
+        prop_assert_eq!(hook, expected, "hook of {}", name);
+        let original_lifecycle = original.get("lifecycle").cloned().unwrap_or(json!({}));
+        prop_assert_eq!(lifecycle, original_lifecycle);
+    }
+    let rest = &out_containers[hooked.len()..];
     let mut removed = Vec::new();
-    let mut kept = out_containers.iter().peekable();
+    let mut kept = rest.iter().peekable();
     for c in &in_containers {
+        if hooked.iter().any(|h| h.get("name") == c.get("name")) {
+            continue;
+        }
         if kept.peek() == Some(&c) {
             kept.next();
         } else {
@@ -724,7 +770,7 @@ fn assert_only_appended(
         kept.next().is_none(),
         "spec.containers gained or reordered entries"
     );
-    if removed.is_empty() {
+    if removed.is_empty() && hooked.is_empty() {
         prop_assert_eq!(in_spec.get("containers"), out_spec.get("containers"));
     }
     prop_assert!(
@@ -745,16 +791,80 @@ fn assert_only_appended(
         );
     }
 
-    // spec.initContainers: the input's, then the added ones.
+    // Nothing outside the two container lists changes, but for kubectl's
+    // default container, kept on the one that was first.
+    let was_first = in_containers
+        .iter()
+        .find(|c| !removed.contains(c))
+        .and_then(|c| c.get("name"));
+    let mut metadata = output.get("metadata").cloned();
+    let in_annotations = input.pointer("/metadata/annotations");
+    let key = start_order::DEFAULT_CONTAINER_ANNOTATION;
+    let had_default = in_annotations.and_then(|a| a.get(key)).is_some();
+    let added = metadata
+        .as_mut()
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+        .filter(|_| !had_default)
+        .and_then(|a| a.remove(key));
+    if let Some(added) = &added {
+        prop_assert!(!hooked.is_empty(), "default container set without a move");
+        prop_assert_eq!(Some(added), was_first);
+        // The map the annotation was added to, or made for it.
+        let m = metadata.as_mut().and_then(Value::as_object_mut).unwrap();
+        let emptied = m["annotations"].as_object().is_some_and(|a| a.is_empty());
+        if emptied && !in_annotations.is_some_and(Value::is_object) {
+            match in_annotations {
+                None => m.remove("annotations"),
+                Some(v) => m.insert("annotations".into(), v.clone()),
+            };
+        }
+    } else if !hooked.is_empty() {
+        let first = out_containers.first().and_then(|c| c.get("name"));
+        prop_assert!(
+            had_default || first == was_first,
+            "kubectl's default container changed"
+        );
+    }
+    prop_assert_eq!(input.get("metadata").cloned(), metadata);
+    prop_assert_eq!(
+        without(input, &["spec", "metadata"]),
+        without(output, &["spec", "metadata"])
+    );
+
+    // spec.initContainers: the input's, then the added ones; KServe's
+    // modelcar-init may gain its modelcar's user.
     let (in_init, out_init) = (
         list(input, "initContainers"),
         list(output, "initContainers"),
     );
-    prop_assert!(
-        out_init.len() > in_init.len(),
-        "a mutation adds an init container"
-    );
-    prop_assert_eq!(&out_init[..in_init.len()], &in_init[..]);
+    prop_assert!(out_init.len() >= in_init.len());
+    for (before, after) in in_init.iter().zip(&out_init) {
+        if before == after {
+            continue;
+        }
+        let user = after.pointer("/securityContext/runAsUser");
+        let modelcar_user = in_containers
+            .iter()
+            .filter(|m| m.get("image") == before.get("image"))
+            .find_map(|m| m.pointer("/securityContext/runAsUser"));
+        prop_assert!(
+            user.is_some() && user == modelcar_user,
+            "{} changed",
+            before
+        );
+        prop_assert_eq!(
+            input.pointer("/spec/securityContext/runAsNonRoot"),
+            Some(&json!(true))
+        );
+        let mut restored = after.clone();
+        let sc = restored["securityContext"].as_object_mut().unwrap();
+        sc.remove("runAsUser");
+        if before.get("securityContext").is_none() && sc.is_empty() {
+            restored.as_object_mut().unwrap().remove("securityContext");
+        }
+        prop_assert_eq!(&restored, before);
+    }
     let appended = &out_init[in_init.len()..];
     let (sidecars, prefetch): (Vec<&Value>, Vec<&Value>) = appended
         .iter()

@@ -66,8 +66,9 @@ enum Expect {
     },
     /// Left alone, with the warning that names the fix.
     NotPrePulled,
-    /// Nothing to do: KServe's modelcar-init pulls the image.
-    Unchanged,
+    /// KServe's modelcar-init pulls the image; where the pod requires
+    /// non-root it gets the modelcar's user (absent: `None`), or it would never start.
+    KServeInit { run_as_user: Option<i64> },
 }
 
 fn added(run_as_user: Option<i64>, run_as_non_root: Option<bool>) -> Expect {
@@ -82,7 +83,7 @@ fn added(run_as_user: Option<i64>, run_as_non_root: Option<bool>) -> Expect {
 #[case::s1_cluster_wide(predictor(json!({}), restricted(), None, false), json!({}), added(None, None))]
 #[case::s1_namespaced_v0_13_uid(predictor(json!({}), json!({"runAsUser": 1010}), Some(json!({"runAsUser": 1010})), false), json!({}), added(Some(1010), None))]
 #[case::s1_namespaced_v0_13_no_uid(predictor(json!({}), restricted(), Some(Value::Null), false), json!({}), added(None, None))]
-#[case::s1_namespaced_v0_18_uid(predictor(json!({}), v0_18_with_uid(), Some(json!({"runAsUser": 1010})), true), json!({}), Expect::Unchanged)]
+#[case::s1_namespaced_v0_18_uid(predictor(json!({}), v0_18_with_uid(), Some(json!({"runAsUser": 1010})), true), json!({}), Expect::KServeInit { run_as_user: None })]
 // Scenario 2: the pod requires non-root; whether a user is known decides.
 #[case::s2_cluster_wide(predictor(json!({"runAsNonRoot": true}), restricted(), None, false), json!({}), Expect::NotPrePulled)]
 #[case::s2_cluster_wide_uid_setting(predictor(json!({"runAsNonRoot": true}), restricted(), None, false), json!({"securityContext": {"runAsUser": 1010}}), added(Some(1010), None))]
@@ -90,7 +91,8 @@ fn added(run_as_user: Option<i64>, run_as_non_root: Option<bool>) -> Expect {
 #[case::s2_namespaced_v0_13_uid(predictor(json!({"runAsNonRoot": true}), json!({"runAsUser": 1010}), Some(json!({"runAsUser": 1010})), false), json!({}), added(Some(1010), None))]
 #[case::s2_namespaced_v0_13_no_uid(predictor(json!({"runAsNonRoot": true}), restricted(), Some(Value::Null), false), json!({}), added(None, None))]
 #[case::s2_namespaced_v0_13_setting_without_user(predictor(json!({"runAsNonRoot": true}), json!({"runAsUser": 1010}), Some(json!({"runAsUser": 1010})), false), json!({"securityContext": {"readOnlyRootFilesystem": true}}), added(Some(1010), None))]
-#[case::s2_namespaced_v0_18_uid(predictor(json!({"runAsNonRoot": true}), v0_18_with_uid(), Some(json!({"runAsUser": 1010})), true), json!({}), Expect::Unchanged)]
+#[case::s2_namespaced_v0_18_uid(predictor(json!({"runAsNonRoot": true}), v0_18_with_uid(), Some(json!({"runAsUser": 1010})), true), json!({}), Expect::KServeInit { run_as_user: Some(1010) })]
+#[case::s2_namespaced_v0_18_no_uid(predictor(json!({"runAsNonRoot": true}), restricted(), Some(Value::Null), true), json!({}), Expect::KServeInit { run_as_user: None })]
 fn added_container_starts_wherever_the_pod_would(
     #[case] pod: Value,
     #[case] settings: Value,
@@ -134,7 +136,16 @@ fn added_container_starts_wherever_the_pod_would(
             );
             assert!(w.contains("securityContext: {runAsUser: 1010}"), "{w}");
         }
-        (Expect::Unchanged, Got::Unchanged) => {}
+        (Expect::KServeInit { run_as_user }, Got::Mutated { pod, warnings, .. }) => {
+            assert!(warnings.is_empty(), "{warnings:?}");
+            let init = pod["spec"]["initContainers"].as_array().unwrap();
+            let [modelcar_init] = init.as_slice() else {
+                panic!("{init:?}")
+            };
+            assert_eq!(modelcar_init["name"], "modelcar-init");
+            let user = modelcar_init.pointer("/securityContext/runAsUser");
+            assert_eq!(user.and_then(Value::as_i64), run_as_user, "{modelcar_init}");
+        }
         (expect, got) => panic!("expected {expect:?}, got {got:?}"),
     }
 }

@@ -43,6 +43,7 @@ struct Document {
     security_context: Option<Json>,
     startup_probe: Option<Json>,
     native_sidecar_min_kubelet_version: String,
+    start_modelcar_first: bool,
 }
 
 /// A setting that is a Kubernetes object (resources, securityContext, a
@@ -76,6 +77,7 @@ impl Default for Document {
             security_context: None,
             startup_probe: None,
             native_sidecar_min_kubelet_version: "1.29".into(),
+            start_modelcar_first: true,
         }
     }
 }
@@ -91,6 +93,8 @@ pub struct Settings {
     pub security_context: Option<Json>,
     pub startup_probe: Option<Json>,
     pub native_sidecar_min_kubelet_version: String,
+    /// Modelcars that stay regular containers start first and hold the others (`start_order`).
+    pub start_modelcar_first: bool,
     /// Why the settings document could not be read, if it could not.
     unreadable: Option<String>,
 }
@@ -113,6 +117,7 @@ impl From<Document> for Settings {
             security_context: d.security_context,
             startup_probe: d.startup_probe,
             native_sidecar_min_kubelet_version: d.native_sidecar_min_kubelet_version,
+            start_modelcar_first: d.start_modelcar_first,
             unreadable: None,
         }
     }

@@ -111,7 +111,11 @@ impl<'a> Reader<'a> {
     fn pod(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
         fields(s, &["metadata", "spec"], |s, field| {
             if field == 0 {
-                return self.metadata(s);
+                let span = s.value_at(|s| self.metadata(s))?;
+                if s.source()[span.0] == b'{' {
+                    self.view.spans.metadata = Some(span);
+                }
+                return Ok(());
             }
             let span = s.value_at(|s| self.spec(s))?;
             if s.source()[span.0] == b'{' {
@@ -125,7 +129,10 @@ impl<'a> Reader<'a> {
         if !self.opens(s, b'{', || "metadata".into(), "an object")? {
             return Ok(());
         }
-        fields(s, &["annotations"], |s, _| self.annotations(s))
+        fields(s, &["annotations"], |s, _| {
+            self.view.spans.annotations = Some(s.value_at(|s| self.annotations(s))?);
+            Ok(())
+        })
     }
 
     fn annotations(&mut self, s: &mut Scanner<'a>) -> Scan<()> {
@@ -175,6 +182,7 @@ impl<'a> Reader<'a> {
             if field == 1 {
                 self.view.init_containers = containers;
                 self.view.spans.init_containers = Some(span);
+                self.view.spans.init_container_items = items;
             } else {
                 self.view.containers = containers;
                 if s.source()[span.0] != b'n' {
