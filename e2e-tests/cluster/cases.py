@@ -7,24 +7,20 @@ import os
 import time
 
 import audit
-from deploy import KSERVE_CONFIGURATION, policy
+from deploy import KSERVE_CONFIGURATION
+from harness import Cases
 from pods import (by_name, clone_pod, containers, expect, expect_equal, expect_one_modelcar,
                   expect_unique_names, fixture_pod, init_containers, summary)
+from topology import policy
 
-CASES = []
+CASES = Cases()
+case = CASES.case
 
 KSERVE_POD = "kserve-predictor-before-kserve-webhook"
 KSERVE_IMAGE = "quay.io/example/models-iris:v1"
 DEFAULT_COMMAND = ["sh", "-c", "true"]
 MODELCAR_SIZES = {"limits": {"cpu": "10m", "memory": "15Mi"},
                   "requests": {"cpu": "10m", "memory": "15Mi"}}
-
-
-def case(name, needs=None):
-    def register(fn):
-        CASES.append((name, fn, needs))
-        return fn
-    return register
 
 
 def create(cluster, pod):
@@ -44,6 +40,22 @@ def calls(cluster, pod, stored):
     event = audit.create_event(cluster.audit_log, meta["namespace"], meta["name"])
     expect(event is not None, f"no audit event for the create of {meta['name']}", stored)
     return [(r, conf, mutated) for r, conf, _, mutated in audit.webhook_calls(event)], event
+
+
+def expect_started_first(stored, names, link="/mnt/models", default_container=None):
+    """The modelcars `names` lead spec.containers, each with the postStart hook that waits
+    for its link; kubectl's default container is kept on the container that was first."""
+    leading = [c["name"] for c in containers(stored)][:len(names)]
+    expect_equal(leading, names, "first containers", stored)
+    for name in names:
+        hook = (by_name(containers(stored), name).get("lifecycle") or {}).get("postStart") or {}
+        script = " ".join((hook.get("exec") or {}).get("command") or [])
+        expect(f"[ -e '{link}' ]" in script, f"{name} has no postStart hook waiting for {link}: "
+               f"{hook}", stored)
+    if default_container:
+        annotations = stored["metadata"].get("annotations") or {}
+        expect_equal(annotations.get("kubectl.kubernetes.io/default-container"),
+                     default_container, "kubectl.kubernetes.io/default-container", stored)
 
 
 def expect_prefetch(stored, name, image, pull_policy="IfNotPresent"):
@@ -90,14 +102,16 @@ def clusterwide_kserve_v014(cluster):
     expect_prefetch(stored, "modelcar-prefetch", KSERVE_IMAGE)
 
 
-@case("namespaced policy, KServe v0.13: copies KServe's modelcar; KServe re-invoked, adds nothing")
+@case("namespaced policy, KServe v0.13: copies KServe's modelcar and starts it first; KServe "
+      "re-invoked, adds nothing")
 def namespaced_kserve_v013(cluster):
     pod = fixture_pod(KSERVE_POD, "ns-kserve-v013")
     stored, _ = create(cluster, pod)
     expect_equal(summary(init_containers(stored)), [("modelcar-prefetch", KSERVE_IMAGE)],
                  "init containers", stored)
-    expect_equal([c["name"] for c in containers(stored)], ["kserve-container", "modelcar"],
+    expect_equal([c["name"] for c in containers(stored)], ["modelcar", "kserve-container"],
                  "containers", stored)
+    expect_started_first(stored, ["modelcar"], default_container="kserve-container")
     expect_one_modelcar(stored)
     expect_unique_names(stored)
     prefetch = expect_prefetch(stored, "modelcar-prefetch", KSERVE_IMAGE)
@@ -111,20 +125,38 @@ def namespaced_kserve_v013(cluster):
                  "webhook calls (round, configuration, mutated)", stored)
 
 
-@case("namespaced policy, KServe v0.14: KServe's modelcar-init already pre-pulls, no patch")
+@case("namespaced policy, KServe v0.14: modelcar-init already pre-pulls; the modelcar starts "
+      "first; KServe re-invoked, adds nothing")
 def namespaced_kserve_v014(cluster):
     pod = fixture_pod(KSERVE_POD, "ns-kserve-v014")
     stored, _ = create(cluster, pod)
     expect_equal(summary(init_containers(stored)), [("modelcar-init", KSERVE_IMAGE)],
                  "init containers", stored)
-    expect_equal([c["name"] for c in containers(stored)], ["kserve-container", "modelcar"],
-                 "containers", stored)
+    expect_started_first(stored, ["modelcar"], default_container="kserve-container")
     expect_one_modelcar(stored)
     expect_unique_names(stored)
     ns = policy("prefetch", "ns-kserve-v014").unique_name
     seen, _ = calls(cluster, pod, stored)
-    expect_equal(seen, [(0, KSERVE_CONFIGURATION, True), (0, ns, False)],
+    expect_equal(seen, [(0, KSERVE_CONFIGURATION, True), (0, ns, True),
+                        (1, KSERVE_CONFIGURATION, False)],
                  "webhook calls (round, configuration, mutated)", stored)
+
+
+@case("namespaced policy, KServe v0.14 with uidModelcar in a pod that requires non-root: "
+      "modelcar-init gets the modelcar's user, nothing else of it changes")
+def namespaced_kserve_v014_non_root(cluster):
+    pod = fixture_pod(PSA_POD, "ns-kserve-v014-uid1010")
+    stored, _ = create(cluster, pod)
+    init = by_name(init_containers(stored), "modelcar-init")
+    expect(init is not None, "KServe added no modelcar-init", stored)
+    expect_equal(init.get("securityContext"), {"runAsUser": 1010},
+                 "modelcar-init securityContext", stored)
+    reference, _ = create(cluster, clone_pod(pod, "kserve-v014-uid1010-only"))
+    before = dict(by_name(init_containers(reference), "modelcar-init"))
+    expect_equal({k: v for k, v in init.items() if k != "securityContext"},
+                 {k: v for k, v in before.items() if k != "securityContext"},
+                 "modelcar-init apart from its securityContext, against KServe's", stored)
+    expect_started_first(stored, ["modelcar"], default_container="kserve-container")
 
 
 # --- nativeSidecar and auto ---------------------------------------------------------------
@@ -179,7 +211,7 @@ def put_node(cluster, name, kubelet_version):
 
 
 def expect_prefetched_two_modelcars(stored):
-    expect_equal([c["name"] for c in containers(stored)], ["server", "modelcar", "modelcar-1"],
+    expect_equal([c["name"] for c in containers(stored)], ["modelcar", "modelcar-1", "server"],
                  "containers", stored)
     expect_equal(summary(init_containers(stored)),
                  [("modelcar-prefetch", TWO_MODELCAR_IMAGES[0][1]),
@@ -324,7 +356,7 @@ def _as_stored_without_webhooks(cluster, pod):
 
 
 def _expect_stored_as_sent(cluster, fixture):
-    pod = fixture_pod(fixture, "cw-kserve-v013")
+    pod = fixture_pod(fixture, "cw-kserve-v013") if isinstance(fixture, str) else fixture
     stored, _ = create(cluster, pod)
     reference = _as_stored_without_webhooks(cluster, pod)
     expect(stored["spec"] == reference["spec"],
@@ -343,6 +375,11 @@ def noop_plain_pod(cluster):
     _expect_stored_as_sent(cluster, "pod-without-modelcar")
 
 
-@case("a pod whose modelcar image an init container already pulls is stored exactly as sent")
-def noop_already_prefetched(cluster):
-    _expect_stored_as_sent(cluster, LLM_POD)
+@case("a pod the policy already changed is stored exactly as sent")
+def noop_already_changed(cluster):
+    first, _ = create(cluster, fixture_pod(LLM_POD, "cw-kserve-v013"))
+    expect_started_first(first, ["modelcar"], "/mnt/models/qwen", default_container="main")
+    pod = fixture_pod(LLM_POD, "cw-kserve-v013")
+    pod["metadata"]["annotations"] = first["metadata"]["annotations"]
+    pod["spec"]["containers"] = first["spec"]["containers"]
+    _expect_stored_as_sent(cluster, pod)

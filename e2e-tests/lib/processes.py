@@ -1,6 +1,7 @@
 """The programs the suite starts: each with its own log file, each stopped by its PID."""
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -30,6 +31,7 @@ class Processes:
     def __init__(self, log_dir):
         self.log_dir = log_dir
         self.started = []  # (name, Popen, log path), in start order
+        self.cleanup = []  # callables run after every program is stopped, newest first
 
     def start(self, name, argv, env=None, cwd=None):
         log_path = os.path.join(self.log_dir, f"{name}.log")
@@ -68,8 +70,11 @@ class Processes:
         for name, proc, _ in reversed(self.started):
             if proc.poll() is None:
                 proc.terminate()
+                proc.send_signal(signal.SIGCONT)  # a frozen program takes its SIGTERM now
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        while self.cleanup:
+            self.cleanup.pop()()

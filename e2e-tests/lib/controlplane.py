@@ -4,8 +4,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import ssl
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -113,26 +115,65 @@ def start_apiserver(procs, kube_apiserver, certs, workdir, etcd_port):
     return ApiServer(port, token, audit_log, kubeconfig)
 
 
-def start_policy_server(procs, policy_server, certs, workdir, policies_file, sources_file,
-                        kubeconfig):
-    port, readiness = free_port(), free_port()
-    downloads = os.path.join(workdir, "policies-download")
-    os.makedirs(downloads)
-    argv = [
-        policy_server, "--addr", "127.0.0.1", "--port", str(port),
-        "--readiness-probe-port", str(readiness),
-        "--cert-file", certs.serving_cert, "--key-file", certs.serving_key,
-        "--policies", policies_file, "--policies-download-dir", downloads,
-        "--sigstore-cache-dir", os.path.join(workdir, "sigstore-cache"),
-        # No --log-no-color: v1.31 passes it straight to with_ansi(), so it turns colour on.
-        "--log-level", "info",
-    ]
-    if sources_file:
-        argv += ["--sources-path", sources_file]
-    proc = procs.start("policy-server", argv, env={"KUBECONFIG": kubeconfig}, cwd=workdir)
-    procs.wait_ready("policy-server", proc,
-                     lambda: _http_ok(f"http://127.0.0.1:{readiness}/readiness"), 120)
-    return port, downloads
+class PolicyServer:
+    """policy-server on fixed ports, which can be killed, frozen and started again as a
+    Deployment's replica would be: the webhooks keep pointing at the same address."""
+
+    def __init__(self, procs, binary, certs, workdir, policies_file, sources_file, kubeconfig,
+                 extra_args=()):
+        self.procs = procs
+        self.port, self.readiness = free_port(), free_port()
+        self.downloads = os.path.join(workdir, "policies-download")
+        os.makedirs(self.downloads, exist_ok=True)
+        self.argv = [
+            binary, "--addr", "127.0.0.1", "--port", str(self.port),
+            "--readiness-probe-port", str(self.readiness),
+            "--cert-file", certs.serving_cert, "--key-file", certs.serving_key,
+            "--policies", policies_file, "--policies-download-dir", self.downloads,
+            "--sigstore-cache-dir", os.path.join(workdir, "sigstore-cache"),
+            # No --log-no-color: v1.31 passes it straight to with_ansi(), so it turns colour on.
+            "--log-level", "info", *extra_args,
+        ]
+        if sources_file:
+            self.argv += ["--sources-path", sources_file]
+        self.env = {"KUBECONFIG": kubeconfig}
+        self.cwd = workdir
+        self.proc = None
+        self.starts = 0
+
+    def start(self, timeout=120):
+        """Starts it and waits until its readiness probe answers; returns the seconds taken."""
+        _no_proxy_opener()
+        self.starts += 1
+        name = "policy-server" if self.starts == 1 else f"policy-server-{self.starts}"
+        t = time.monotonic()
+        self.proc = self.procs.start(name, self.argv, env=self.env, cwd=self.cwd)
+        self.procs.wait_ready(name, self.proc, self.ready, timeout)
+        return time.monotonic() - t
+
+    def ready(self):
+        return _http_ok(f"http://127.0.0.1:{self.readiness}/readiness")
+
+    def kill(self):
+        """SIGKILL, as the OOM killer or a node failure stops it."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def freeze(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def rss_kib(self):
+        """Resident memory now, from /proc (VmRSS), and its peak (VmHWM)."""
+        values = {}
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] = int(rest.split()[0])
+        return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
 def remove_tree(path):

@@ -23,6 +23,12 @@ class Policy:
     namespace: str = None  # set: a namespaced AdmissionPolicy in that namespace
     from_registry: bool = False
     context_aware: bool = False
+    # What kubewarden-controller writes: ["*"] for every policy (its default for namespaced
+    # ones too). None leaves the key out, as a hand-written policies.yml may.
+    host_capabilities: tuple = ("*",)
+    timeout_eval_seconds: int = None
+    failure_policy: str = "Fail"
+    timeout_seconds: int = 10
 
     @property
     def unique_name(self):
@@ -40,52 +46,27 @@ class Namespace:
     name: str
     policy: str = None  # a cluster-wide policy's name
     kserve: str = None  # stand-in behaviour: v0.13, v0.14, v0.13-uid-1010
+    labels: dict = None  # more labels, such as Pod Security Admission's
 
 
-POLICIES = [
-    Policy("prefetch", {}),
-    Policy("prefetch-uid", {"securityContext": {"runAsUser": 1010}}),
-    Policy("prefetch-native", {"mode": "nativeSidecar"}),
-    Policy("prefetch-auto", {"mode": "auto"}, context_aware=True),
-    Policy("prefetch-auto-no-grant", {"mode": "auto"}),
-    Policy("prefetch-registry", {}, from_registry=True),
-    Policy("prefetch", {}, namespace="ns-kserve-v013"),
-    Policy("prefetch", {}, namespace="ns-kserve-v014"),
-]
-
-NAMESPACES = [
-    Namespace("cw-kserve-v013", policy="prefetch", kserve="v0.13"),
-    Namespace("cw-kserve-v014", policy="prefetch", kserve="v0.14"),
-    Namespace("ns-kserve-v013", kserve="v0.13"),
-    Namespace("ns-kserve-v014", kserve="v0.14"),
-    Namespace("llm", policy="prefetch-native"),
-    Namespace("auto", policy="prefetch-auto"),
-    Namespace("auto-no-grant", policy="prefetch-auto-no-grant"),
-    Namespace("registry-kserve-v013", policy="prefetch-registry", kserve="v0.13"),
-    Namespace("nonroot-uid1010", policy="prefetch", kserve="v0.13-uid-1010"),
-    Namespace("nonroot-fix-uid1010", policy="prefetch-uid", kserve="v0.13-uid-1010"),
-    Namespace("no-webhooks"),
-    Namespace("load-with-policy", policy="prefetch", kserve="v0.13"),
-    Namespace("load-kserve-only", kserve="v0.13"),
-]
-
-# Namespace label value -> the stand-in's URL path.
-KSERVE_PATHS = {"v0.13": "/mutate-pods/v0.13", "v0.14": "/mutate-pods/v0.14",
-                "v0.13-uid-1010": "/mutate-pods/v0.13/uid-1010"}
-
-
-def policy(name, namespace=None):
-    for p in POLICIES:
+def find_policy(policies, name, namespace=None):
+    for p in policies:
         if p.name == name and p.namespace == namespace:
             return p
     raise KeyError((name, namespace))
 
 
-def policies_yml(module_file, registry_module):
-    """policy-server's policies.yml (JSON is YAML). Entries for registry-pulled modules are
-    left out when there is no registry."""
+# Namespace label value -> the stand-in's URL path.
+KSERVE_PATHS = {"v0.13": "/mutate-pods/v0.13", "v0.14": "/mutate-pods/v0.14",
+                "v0.13-uid-1010": "/mutate-pods/v0.13/uid-1010",
+                "v0.14-uid-1010": "/mutate-pods/v0.14/uid-1010"}
+
+
+def policies_yml(policies, module_file, registry_module):
+    """policy-server's policies.yml (JSON is YAML), as kubewarden-controller writes it.
+    Entries for registry-pulled modules are left out when there is no registry."""
     entries = {}
-    for p in POLICIES:
+    for p in policies:
         if p.from_registry and not registry_module:
             continue
         entry = {
@@ -97,6 +78,10 @@ def policies_yml(module_file, registry_module):
         }
         if p.context_aware:
             entry["contextAwareResources"] = [{"apiVersion": "v1", "kind": "Node"}]
+        if p.host_capabilities is not None:
+            entry["hostCapabilities"] = list(p.host_capabilities)
+        if p.timeout_eval_seconds is not None:
+            entry["timeoutEvalSeconds"] = p.timeout_eval_seconds
         entries[p.unique_name] = entry
     return json.dumps(entries, indent=2)
 
@@ -127,11 +112,11 @@ def policy_webhook(p, policy_server_port, ca_pem):
                 "caBundle": _ca_bundle(ca_pem),
             },
             "rules": POD_CREATE,
-            "failurePolicy": "Fail",
+            "failurePolicy": p.failure_policy,
             "matchPolicy": "Equivalent",
             "namespaceSelector": selector,
             "sideEffects": "None",
-            "timeoutSeconds": 10,
+            "timeoutSeconds": p.timeout_seconds,
             "admissionReviewVersions": ["v1"],
             # no reinvocationPolicy: the API server's default, Never, as Kubewarden leaves it
         }],
@@ -168,7 +153,7 @@ def kserve_webhook(standin_port, ca_pem):
 
 
 def namespace_object(ns):
-    labels = {}
+    labels = dict(ns.labels or {})
     if ns.policy:
         labels[LABEL_POLICY] = ns.policy
     if ns.kserve:
@@ -177,11 +162,11 @@ def namespace_object(ns):
             "metadata": {"name": ns.name, "labels": labels}}
 
 
-def apply(api, policy_server_port, standin_port, ca_pem, with_registry):
-    for ns in NAMESPACES:
+def apply(api, policies, namespaces, policy_server_port, standin_port, ca_pem, with_registry):
+    for ns in namespaces:
         api.must(api.post("/api/v1/namespaces", namespace_object(ns)), f"namespace {ns.name}")
     path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
-    for p in POLICIES:
+    for p in policies:
         if p.from_registry and not with_registry:
             continue
         api.must(api.post(path, policy_webhook(p, policy_server_port, ca_pem)), p.unique_name)
