@@ -97,6 +97,11 @@ refuse() {
 	assert_settings_refused 'nativeSidecarMinKubeletVersion: "latest" is not a Kubernetes version; write it as "1.29"'
 }
 
+@test "nodeLabelSelector that is not a label selector: refused" {
+	refuse '{"mode": "auto", "nodeLabelSelector": "gpu: true"}'
+	assert_settings_refused 'nodeLabelSelector: "gpu: true" is not a label selector; write it as `kubectl get nodes -l` takes it, for example "nvidia.com/gpu.present=true", or leave it empty for every node'
+}
+
 @test "unknown setting: refused and named" {
 	kwctl_run kserve-predictor-before-kserve-webhook --settings-path "$SETTINGS/invalid-unknown-field.json"
 	assert_settings_refused 'settings: unknown field `nonsenseField`, expected one of `mode`,'

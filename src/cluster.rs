@@ -11,8 +11,12 @@ use crate::kubelet::MinorVersion;
 /// What the policy asks of the cluster, behind a trait so that the mutation
 /// stays a pure function and tests answer without a host.
 pub trait Cluster {
-    /// `(node name, kubelet version)` for every node.
-    fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String>;
+    /// `(node name, kubelet version)` for every node that `label_selector`
+    /// selects (every node without one).
+    fn kubelet_versions(
+        &self,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String>;
 }
 
 /// Why native sidecars are not used.
@@ -24,16 +28,21 @@ pub enum Unsupported {
     Unknown(String),
 }
 
-/// `Ok` when native sidecars work on every node, else why not.
+/// `Ok` when native sidecars work on every node `label_selector` selects
+/// (the nodes the pods can land on), else why not.
 pub fn native_sidecars_supported(
     min: MinorVersion,
+    label_selector: Option<&str>,
     cluster: &dyn Cluster,
 ) -> Result<(), Unsupported> {
     let nodes = cluster
-        .kubelet_versions()
+        .kubelet_versions(label_selector)
         .map_err(|e| Unsupported::Unknown(format!("the node list could not be read ({e})")))?;
     if nodes.is_empty() {
-        return Err(Unsupported::Unknown("the node list is empty".into()));
+        return Err(Unsupported::Unknown(match label_selector {
+            Some(selector) => format!("no node matches nodeLabelSelector {selector:?}"),
+            None => "the node list is empty".into(),
+        }));
     }
     for (node, version) in &nodes {
         match MinorVersion::parse(version) {
@@ -66,20 +75,24 @@ struct ListAllResourcesRequest<'a> {
     field_masks: [&'a str; 2],
 }
 
-/// Every Node, reduced to its name and kubelet version.
-fn node_list_request() -> ListAllResourcesRequest<'static> {
+/// The Nodes `label_selector` selects, reduced to their names and kubelet versions.
+fn node_list_request(label_selector: Option<&str>) -> ListAllResourcesRequest<'_> {
     ListAllResourcesRequest {
         api_version: "v1",
         kind: "Node",
-        label_selector: None,
+        label_selector,
         field_selector: None,
         field_masks: ["metadata.name", "status.nodeInfo.kubeletVersion"],
     }
 }
 
 impl Cluster for HostCluster {
-    fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
-        let payload = serde_json::to_vec(&node_list_request()).map_err(|e| e.to_string())?;
+    fn kubelet_versions(
+        &self,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let request = node_list_request(label_selector);
+        let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let response = host_call(&payload)?;
         parse_node_list(&response)
     }
@@ -182,7 +195,7 @@ pub mod tests {
     }
 
     impl Cluster for FakeCluster {
-        fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
+        fn kubelet_versions(&self, _: Option<&str>) -> Result<Vec<(String, String)>, String> {
             self.0.clone()
         }
     }
@@ -201,7 +214,14 @@ pub mod tests {
         #[case] cluster: FakeCluster,
         #[case] expected: Result<(), Unsupported>,
     ) {
-        assert_eq!(native_sidecars_supported(min(), &cluster), expected);
+        assert_eq!(native_sidecars_supported(min(), None, &cluster), expected);
+    }
+
+    #[test]
+    fn no_selected_node_names_the_selector() {
+        let got = native_sidecars_supported(min(), Some("gpu=true"), &FakeCluster::nodes(&[]));
+        let expected = "no node matches nodeLabelSelector \"gpu=true\"";
+        assert_eq!(got, Err(Unsupported::Unknown(expected.into())));
     }
 
     #[test]
@@ -216,10 +236,12 @@ pub mod tests {
     #[test]
     fn request_asks_only_for_the_kubelet_version() {
         assert_eq!(
-            serde_json::to_value(node_list_request()).unwrap(),
+            serde_json::to_value(node_list_request(None)).unwrap(),
             serde_json::json!({"api_version": "v1", "kind": "Node", "label_selector": null, "field_selector": null,
                                "field_masks": ["metadata.name", "status.nodeInfo.kubeletVersion"]})
         );
+        let selected = serde_json::to_value(node_list_request(Some("gpu=true"))).unwrap();
+        assert_eq!(selected["label_selector"], "gpu=true");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod image;
 mod init_user;
 mod json_text;
 mod kubelet;
+mod label_selector;
 mod log;
 mod model_images;
 mod model_link;

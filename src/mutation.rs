@@ -160,7 +160,10 @@ fn plan_for_mode<'a>(
         return Ok(plan);
     }
     let support = match MinorVersion::parse(&settings.native_sidecar_min_kubelet_version) {
-        Some(min) => cluster::native_sidecars_supported(min, cluster),
+        Some(min) => {
+            let selector = Some(settings.node_label_selector.as_str()).filter(|s| !s.is_empty());
+            cluster::native_sidecars_supported(min, selector, cluster)
+        }
         None => Err(Unsupported::Unknown(
             "nativeSidecarMinKubeletVersion cannot be read".into(),
         )),
@@ -562,13 +565,36 @@ mod tests {
         assert_eq!(got, Got::Unchanged);
     }
 
-    /// Counts calls, so a test can prove the cluster was not asked.
-    struct CountingCluster(std::cell::Cell<usize>);
+    /// Counts calls, so a test can prove the cluster was not asked, and
+    /// keeps the label selector of the last one.
+    #[derive(Default)]
+    struct CountingCluster(std::cell::Cell<usize>, std::cell::RefCell<Option<String>>);
     impl Cluster for CountingCluster {
-        fn kubelet_versions(&self) -> Result<Vec<(String, String)>, String> {
+        fn kubelet_versions(
+            &self,
+            selector: Option<&str>,
+        ) -> Result<Vec<(String, String)>, String> {
             self.0.set(self.0.get() + 1);
+            *self.1.borrow_mut() = selector.map(str::to_string);
             Ok(vec![("n".into(), "v1.30.0".into())])
         }
+    }
+
+    #[rstest]
+    #[case::every_node(json!({"mode": "auto"}), None)]
+    #[case::gpu_nodes(json!({"mode": "auto", "nodeLabelSelector": "nvidia.com/gpu.present=true"}), Some("nvidia.com/gpu.present=true".to_string()))]
+    fn auto_lists_the_nodes_the_selector_selects(
+        #[case] settings: Value,
+        #[case] asked: Option<String>,
+    ) {
+        let cluster = CountingCluster::default();
+        let got = desired(
+            &Settings::from_value(&settings),
+            carried_modelcar_pod(),
+            &cluster,
+        );
+        assert!(matches!(got, Got::Mutated { .. }), "{got:?}");
+        assert_eq!((cluster.0.get(), cluster.1.borrow().clone()), (1, asked));
     }
 
     #[rstest]
@@ -579,7 +605,7 @@ mod tests {
     }))]
     #[case::annotation_only(json!({"metadata": {"annotations": {KSERVE: "oci://m:1"}}, "spec": {"containers": [{"name": "kserve-container", "image": "s"}]}}))]
     fn auto_asks_the_cluster_only_for_a_movable_modelcar(#[case] pod: Value) {
-        let cluster = CountingCluster(std::cell::Cell::new(0));
+        let cluster = CountingCluster::default();
         let _ = with_mode("auto", pod, &cluster);
         assert_eq!(cluster.0.get(), 0);
         let _ = with_mode("auto", carried_modelcar_pod(), &cluster);

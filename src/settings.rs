@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::json_text::{self, Fields};
+use crate::label_selector;
 use crate::names;
 use crate::quantity;
 
@@ -43,6 +44,7 @@ struct Document {
     security_context: Option<Json>,
     startup_probe: Option<Json>,
     native_sidecar_min_kubelet_version: String,
+    node_label_selector: String,
     start_modelcar_first: bool,
 }
 
@@ -77,6 +79,7 @@ impl Default for Document {
             security_context: None,
             startup_probe: None,
             native_sidecar_min_kubelet_version: "1.29".into(),
+            node_label_selector: String::new(),
             start_modelcar_first: true,
         }
     }
@@ -93,6 +96,8 @@ pub struct Settings {
     pub security_context: Option<Json>,
     pub startup_probe: Option<Json>,
     pub native_sidecar_min_kubelet_version: String,
+    /// `auto`: the nodes whose kubelets decide, as a label selector; empty: every node.
+    pub node_label_selector: String,
     /// Modelcars that stay regular containers start first and hold the others (`start_order`).
     pub start_modelcar_first: bool,
     /// Why the settings document could not be read, if it could not.
@@ -117,6 +122,7 @@ impl From<Document> for Settings {
             security_context: d.security_context,
             startup_probe: d.startup_probe,
             native_sidecar_min_kubelet_version: d.native_sidecar_min_kubelet_version,
+            node_label_selector: d.node_label_selector,
             start_modelcar_first: d.start_modelcar_first,
             unreadable: None,
         }
@@ -166,6 +172,13 @@ impl Settings {
         }
         if let Some(p) = &self.startup_probe {
             check_object_keys("startupProbe", p, PROBE_FIELDS, &mut out);
+        }
+        if !label_selector::is_label_selector(&self.node_label_selector) {
+            out.push(format!(
+                "nodeLabelSelector: {:?} is not a label selector; write it as `kubectl get nodes -l` \
+                 takes it, for example \"nvidia.com/gpu.present=true\", or leave it empty for every node",
+                self.node_label_selector
+            ));
         }
         if crate::kubelet::MinorVersion::parse(&self.native_sidecar_min_kubelet_version).is_none() {
             out.push(format!(
@@ -443,7 +456,9 @@ mod tests {
         "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": 0.5, "memory": "1e8"}},
         "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}},
         "startupProbe": {"exec": {"command": ["test", "-e", "/mnt/models"]}, "periodSeconds": 1},
-        "nativeSidecarMinKubeletVersion": "v1.30"
+        "nativeSidecarMinKubeletVersion": "v1.30",
+        "nodeLabelSelector": "nvidia.com/gpu.present=true,!node-role.kubernetes.io/control-plane",
+        "startModelcarFirst": false
     }))]
     #[case::native_sidecar_mode(json!({"mode": "nativeSidecar"}))]
     #[case::only_annotations(json!({"modelcarContainerNames": []}))]
@@ -487,6 +502,8 @@ mod tests {
     #[case::security_context_not_object(json!({"securityContext": true}), "securityContext must be an object")]
     #[case::probe_typo(json!({"startupProbe": {"execute": {}}}), "startupProbe.execute is not a field")]
     #[case::bad_version(json!({"nativeSidecarMinKubeletVersion": "latest"}), "nativeSidecarMinKubeletVersion: \"latest\" is not a Kubernetes version")]
+    #[case::bad_selector(json!({"nodeLabelSelector": "gpu: true"}), "nodeLabelSelector: \"gpu: true\" is not a label selector; write it as `kubectl get nodes -l` takes it")]
+    #[case::start_first_not_bool(json!({"startModelcarFirst": "yes"}), "startModelcarFirst: invalid type: string \"yes\", expected a boolean")]
     fn rejected_settings(#[case] settings: Value, #[case] message: &str) {
         let got = problems(settings);
         assert!(
