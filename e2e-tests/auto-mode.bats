@@ -40,8 +40,8 @@ assert_falls_back_because() {
 	run_auto nodes-all-native-sidecar-ready.yml
 	assert_session_replayed
 	[[ "$output" != *"mode auto uses init containers"* ]]
-	added_init_containers | jq -e '[.[].name] == ["modelcar", "modelcar-1"]'
-	added_init_containers | jq -e 'all(.[]; .restartPolicy == "Always")'
+	added_init_containers | expect_jq '[.[].name] == ["modelcar", "modelcar-1"]'
+	added_init_containers | expect_jq 'all(.[]; .restartPolicy == "Always")'
 	# Moved, not copied: both leave spec.containers (names are unique across the pod).
 	patch_ops | jq -e '[.[] | select(.op == "remove" and (.path | startswith("/spec/containers/")))] | length == 2'
 	assert_expected_patch pod-two-modelcars.native-sidecar
@@ -51,7 +51,7 @@ assert_falls_back_because() {
 	run_auto nodes-one-kubelet-too-old.yml
 	assert_session_replayed
 	assert_falls_back_because "node old-node runs kubelet v1.28.9, older than 1.29"
-	added_init_containers | jq -e '[.[].name] == ["modelcar-prefetch", "modelcar-prefetch-1"]'
+	added_init_containers | expect_jq '[.[].name] == ["modelcar-prefetch", "modelcar-prefetch-1"]'
 }
 
 @test "nativeSidecarMinKubeletVersion above a node's kubelet: prefetch init containers" {

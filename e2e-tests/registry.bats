@@ -2,7 +2,8 @@
 # OCI distribution for real: the annotated module pushed with `kwctl push` to a local CNCF
 # distribution registry (Debian's docker-registry, plain HTTP on 127.0.0.1), then pulled, run
 # and inspected from there as users do from ghcr.io. The registry lives for this file: started
-# in setup_file, stopped by PID in teardown_file, which bats runs whether the tests pass or fail.
+# in setup_file by e2e-tests/lib/registry.py (the Python suites' starter), stopped by PID in
+# teardown_file, which bats runs whether the tests pass or fail.
 
 load helpers
 
@@ -16,40 +17,17 @@ setup_file() {
 		export REGISTRY_MISSING="docker-registry is not installed: apt-get install docker-registry"
 		return 0
 	fi
-	local dir="$BATS_FILE_TMPDIR/registry"
-	mkdir -p "$dir/storage"
-	# Port 0: the kernel picks a free port, which the registry logs.
-	cat >"$dir/config.yml" <<-EOF
-		version: 0.1
-		log:
-		  level: info
-		  accesslog:
-		    disabled: true
-		storage:
-		  filesystem:
-		    rootdirectory: $dir/storage
-		  maintenance:
-		    uploadpurging:
-		      enabled: false
-		http:
-		  addr: 127.0.0.1:0
-		  secret: modelcar-prefetch-e2e
-	EOF
-	# fd 3 closed: bats waits for every process that holds it.
-	docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 3>&- &
-	REGISTRY_PID=$!
-	local port="" tries=0
-	while [ -z "$port" ] && [ "$tries" -lt 100 ] && kill -0 "$REGISTRY_PID" 2>/dev/null; do
-		sleep 0.1
-		tries=$((tries + 1))
-		port="$(sed -n 's/.*msg="listening on 127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$dir/registry.log")"
-	done
-	if [ -z "$port" ]; then
-		echo "docker-registry did not start listening; its log:" >&2
-		cat "$dir/registry.log" >&2
-		return 1
+	if ! have python3; then
+		export REGISTRY_MISSING="python3, which starts the registry, is not installed"
+		return 0
 	fi
-	export REGISTRY="127.0.0.1:$port"
+	local dir="$BATS_FILE_TMPDIR/registry" started
+	# Started as the Python suites start it (e2e-tests/lib/registry.py), left running: it prints
+	# the address and PID once the registry answers. fd 3 closed: bats waits for every process
+	# that holds it.
+	started="$(python3 "$ROOT/e2e-tests/lib/registry.py" serve "$dir" 3>&-)" || return 1
+	read -r REGISTRY REGISTRY_PID <<<"$started"
+	export REGISTRY
 	export POLICY_URI="registry://$REGISTRY/$REPOSITORY:v0.0.0-e2e"
 	# The registry speaks plain HTTP.
 	export SOURCES="$dir/sources.yml"
@@ -61,10 +39,16 @@ setup_file() {
 	}
 }
 
+# Not this shell's child: signal it by PID and wait until it is gone.
 teardown_file() {
 	if [ -n "${REGISTRY_PID:-}" ]; then
 		kill "$REGISTRY_PID" 2>/dev/null || true
-		wait "$REGISTRY_PID" 2>/dev/null || true
+		local tries=0
+		while kill -0 "$REGISTRY_PID" 2>/dev/null && [ "$tries" -lt 100 ]; do
+			sleep 0.1
+			tries=$((tries + 1))
+		done
+		! kill -0 "$REGISTRY_PID" 2>/dev/null || kill -KILL "$REGISTRY_PID"
 	fi
 }
 

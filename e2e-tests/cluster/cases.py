@@ -4,6 +4,7 @@ API server stored (read back with GET), not on what a webhook answered."""
 import hashlib
 import json
 import os
+import re
 import time
 
 import audit
@@ -199,9 +200,13 @@ def native_sidecar_llm(cluster):
 
 
 def put_node(cluster, name, kubelet_version):
+    """Creates the Node unless it exists (a case run alone, or after another), and sets its
+    kubelet version."""
     api = cluster.api
-    api.must(api.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
-                                         "metadata": {"name": name}}), f"node {name}")
+    created = api.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node",
+                                          "metadata": {"name": name}})
+    if created.status != 409:
+        api.must(created, f"node {name}")
     api.must(api.merge_patch(f"/api/v1/nodes/{name}/status",
                              {"status": {"nodeInfo": {"kubeletVersion": kubelet_version}}}),
              f"node {name} status")
@@ -220,22 +225,85 @@ def expect_prefetched_two_modelcars(stored):
     expect_unique_names(stored)
 
 
-@case("auto: every kubelet 1.29+ (Nodes in the API server) gives native sidecars")
-def auto_all_nodes_new(cluster):
+def put_new_kubelet_nodes(cluster):
     put_node(cluster, "gpu-node-a", "v1.31.4")
     put_node(cluster, "gpu-node-b", "v1.30.1+k3s1")
-    pod = fixture_pod(TWO_MODELCARS_POD, "auto")
-    stored, _ = create(cluster, pod)
+
+
+def expect_native_sidecars_two_modelcars(stored, pod):
     expect_equal([c["name"] for c in containers(stored)], ["server"], "containers", stored)
     expect_equal(summary(init_containers(stored)), TWO_MODELCAR_IMAGES, "init containers", stored)
     for name, _ in TWO_MODELCAR_IMAGES:
         expect_native_sidecar(stored, pod, name)
 
 
+HOST_CAPABILITY = "kubernetes/list_resources_all"
+# policy-server enforces policies.yml's hostCapabilities since 1.32; 1.31 reads the key and
+# grants every host call anyway.
+HOST_CAPABILITIES_ENFORCED_SINCE = (1, 32)
+
+
+def enforces_host_capabilities(engine):
+    m = re.match(r"(\d+)\.(\d+)", engine.version)
+    return not m or (int(m.group(1)), int(m.group(2))) >= HOST_CAPABILITIES_ENFORCED_SINCE
+
+
+def capability_refusals(warnings):
+    return [w for w in warnings if "has not been granted access" in w]
+
+
+def granted_host_capabilities(cluster, p):
+    """What policies.yml, as deploy.py wrote it, grants the policy."""
+    with open(os.path.join(cluster.plane.workdir, "policies.yml")) as f:
+        entry = json.load(f).get(p.unique_name, {})
+    if "hostCapabilities" not in entry:
+        return "has no hostCapabilities"
+    return f"grants hostCapabilities {json.dumps(entry['hostCapabilities'])}"
+
+
+def expect_host_call_granted(cluster, p, stored, warnings):
+    """A fallback to init containers because policy-server refused the host call is a
+    deployment error (policies.yml), not the policy's: say so."""
+    refused = capability_refusals(warnings)
+    if refused and by_name(init_containers(stored), "modelcar-prefetch"):
+        expect(False, f"policy-server {cluster.engine.version} refused {p.unique_name} the Node "
+               f"list, so the policy fell back to init containers: its policies.yml entry "
+               f"{granted_host_capabilities(cluster, p)}, where kubewarden-controller writes "
+               f'["*"] (see deploy.policies_yml). Warning: {refused[0]}', stored)
+
+
+@case("auto: every kubelet 1.29+ (Nodes in the API server) gives native sidecars")
+def auto_all_nodes_new(cluster):
+    put_new_kubelet_nodes(cluster)
+    pod = fixture_pod(TWO_MODELCARS_POD, "auto")
+    stored, warnings = create(cluster, pod)
+    expect_host_call_granted(cluster, policy("prefetch-auto"), stored, warnings)
+    expect_native_sidecars_two_modelcars(stored, pod)
+
+
 @case("auto without the contextAwareResources grant: init containers, whatever the nodes")
 def auto_without_grant(cluster):
     stored, _ = create(cluster, fixture_pod(TWO_MODELCARS_POD, "auto-no-grant"))
     expect_prefetched_two_modelcars(stored)
+
+
+@case("auto, Node grant but hostCapabilities []: policy-server 1.32+ refuses the Node list "
+      "(init containers, a warning naming the capability); 1.31 grants it (native sidecars)")
+def auto_without_host_capabilities(cluster):
+    put_new_kubelet_nodes(cluster)
+    pod = fixture_pod(TWO_MODELCARS_POD, "auto-no-capability")
+    stored, warnings = create(cluster, pod)
+    refused = capability_refusals(warnings)
+    version = cluster.engine.version
+    if not enforces_host_capabilities(cluster.engine):
+        expect(not refused, f"policy-server {version} refused a host call: {refused}", stored)
+        expect_native_sidecars_two_modelcars(stored, pod)
+        return f"policy-server {version} does not enforce hostCapabilities: native sidecars"
+    expect_prefetched_two_modelcars(stored)
+    expect(any(f"'{HOST_CAPABILITY}' host capability" in w for w in refused),
+           f"policy-server {version}: no create warning saying the '{HOST_CAPABILITY}' host "
+           f"capability has not been granted; warnings: {warnings}", stored)
+    return f"policy-server {version} refused it: {refused[0]!r}"
 
 
 @case("auto: a kubelet 1.28 node joins, the next pod gets init containers")

@@ -1,5 +1,6 @@
 """Load: KServe pods created by concurrent clients, with the policy's webhook in the chain and
-without it (KServe's stand-in only), measured as each create's round trip."""
+without it (KServe's stand-in only), measured as each create's round trip. Its clients
+(create_pods) also drive the fault cases."""
 
 import math
 import os
@@ -7,6 +8,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from cases import KSERVE_POD, case
 from pods import expect, fixture_pod, init_containers
@@ -22,27 +24,79 @@ def percentile(values, p):
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+@dataclass
+class Created:
+    """One create as its client saw it; times are time.monotonic()."""
+    name: str
+    sent: float
+    answered: float
+    status: int  # 0: no HTTP answer (the client's error is in `error`)
+    error: str = ""
+
+    @property
+    def seconds(self):
+        return self.answered - self.sent
+
+    def failure(self):
+        return f"{self.name}: HTTP {self.status}: {self.error[:500]}"
+
+
+def create_pods(api, namespace, pods, clients=CLIENTS):
+    """`pods` yields (pod, due): each of `clients` concurrent clients takes the next one, waits
+    until `due` (time.monotonic(); None for at once) and creates it. Returns a Created per pod,
+    in the order `pods` yielded them."""
+    pods = iter(pods)
+    lock = threading.Lock()
+    created = []
+
+    def take():
+        with lock:
+            item = next(pods, None)
+            if item is not None:
+                created.append(None)
+                return len(created) - 1, item
+            return None, None
+
+    def client():
+        while True:
+            index, item = take()
+            if item is None:
+                return
+            pod, due = item
+            if due is not None:
+                time.sleep(max(0.0, due - time.monotonic()))
+            name = pod["metadata"]["name"]
+            sent = time.monotonic()
+            try:
+                r = api.post(f"/api/v1/namespaces/{namespace}/pods", pod)
+                result = Created(name, sent, time.monotonic(), r.status,
+                                 "" if r.status == 201 else str(r.body))
+            except Exception as e:  # the client got no answer: what the case reports
+                result = Created(name, sent, time.monotonic(), 0, repr(e))
+            created[index] = result
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        for future in [pool.submit(client) for _ in range(clients)]:
+            future.result()
+    return created
+
+
+def latency_ms(seconds):
+    """p50, p99 and max, in milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    return statistics.median(ms), percentile(ms, 99), max(ms)
+
+
 def _create_all(api, namespace, count, label):
     """Returns (seconds per create, failures)."""
     pods = [fixture_pod(KSERVE_POD, namespace, prefix=label) for _ in range(count)]
-    failures = []
-    lock = threading.Lock()
-
-    def one(pod):
-        r = api.post(f"/api/v1/namespaces/{namespace}/pods", pod)
-        if r.status != 201:
-            with lock:
-                failures.append(f"{pod['metadata']['name']}: HTTP {r.status}: {str(r.body)[:500]}")
-        return r.seconds
-
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        seconds = list(pool.map(one, pods))
-    return seconds, failures
+    created = create_pods(api, namespace, ((pod, None) for pod in pods))
+    return [c.seconds for c in created], [c.failure() for c in created if c.status != 201]
 
 
 def _stats(seconds):
-    ms = [s * 1000 for s in seconds]
-    return statistics.median(ms), percentile(ms, 99)
+    p50, p99, _ = latency_ms(seconds)
+    return p50, p99
 
 
 @case(f"load: {PODS} KServe pods from {CLIENTS} clients, all admitted; p50/p99 with and without "

@@ -30,7 +30,8 @@ from cases import CASES, KSERVE_POD  # noqa: E402
 from pods import by_name, containers, fixture_pod  # noqa: E402
 from processes import Failed  # noqa: E402
 from topology import NAMESPACES, POLICIES  # noqa: E402
-import load  # noqa: E402,F401  (registers the load case, which runs last)
+import load  # noqa: E402,F401  (registers the load case, after the functional ones)
+import faults  # noqa: E402,F401  (registers the fault cases, after load)
 
 REQUIRED = ("kube-apiserver", "etcd", "policy-server", "kwctl", "openssl")
 HOW_TO_GET = ("The control-plane suite needs kube-apiserver, etcd, policy-server and kwctl:\n"

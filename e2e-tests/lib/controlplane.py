@@ -145,14 +145,22 @@ class PolicyServer:
         """Starts it and waits until its readiness probe answers; returns the seconds taken."""
         _no_proxy_opener()
         self.starts += 1
-        name = "policy-server" if self.starts == 1 else f"policy-server-{self.starts}"
         t = time.monotonic()
-        self.proc = self.procs.start(name, self.argv, env=self.env, cwd=self.cwd)
-        self.procs.wait_ready(name, self.proc, self.ready, timeout)
+        self.proc = self.procs.start(self.name, self.argv, env=self.env, cwd=self.cwd)
+        self.wait_ready(timeout)
         return time.monotonic() - t
+
+    @property
+    def name(self):
+        """The current process's name in the logs: policy-server, then policy-server-2..."""
+        return "policy-server" if self.starts <= 1 else f"policy-server-{self.starts}"
 
     def ready(self):
         return _http_ok(f"http://127.0.0.1:{self.readiness}/readiness")
+
+    def wait_ready(self, timeout=120):
+        """Until its readiness probe answers (after start or thaw); fails if it exits."""
+        self.procs.wait_ready(self.name, self.proc, self.ready, timeout)
 
     def kill(self):
         """SIGKILL, as the OOM killer or a node failure stops it."""
@@ -161,6 +169,11 @@ class PolicyServer:
 
     def freeze(self):
         os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def frozen(self):
+        """Whether the kernel has stopped it (SIGSTOP is delivered asynchronously)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "T"
 
     def thaw(self):
         os.kill(self.proc.pid, signal.SIGCONT)

@@ -1,12 +1,24 @@
 """A plain-HTTP OCI registry on 127.0.0.1: the annotated module pushed by kwctl as a release
-would push it (control-plane suite), and the node suite's images (pushed by skopeo)."""
+would push it (control-plane suite), the node suite's images (pushed by skopeo), and, started
+from the command line, the kwctl suite's registry (registry.bats):
+
+  python3 e2e-tests/lib/registry.py serve DIR
+
+starts docker-registry (DOCKER_REGISTRY, else PATH) serving from DIR on a free port, prints
+`127.0.0.1:PORT PID` once it answers /v2/ and leaves it running (its log: DIR/docker-registry.log);
+the caller stops it by that PID."""
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import urllib.request
 
-from processes import child_env, free_port
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+
+from processes import Failed, Processes, child_env, free_port  # noqa: E402
 
 REPOSITORY = "modelcar-prefetch/policies/modelcar-prefetch:e2e"
 
@@ -68,3 +80,28 @@ def retag(port, repository, tag, new_tag):
                                  headers={"Content-Type": media_type})
     with urllib.request.urlopen(put, timeout=30) as resp:
         return resp.headers.get("Docker-Content-Digest")
+
+
+def serve(directory):
+    """The command line's `serve DIR`: returns the exit status."""
+    docker_registry = os.environ.get("DOCKER_REGISTRY") or shutil.which("docker-registry")
+    if not docker_registry:
+        print("docker-registry is not installed: apt-get install docker-registry", file=sys.stderr)
+        return 1
+    os.makedirs(directory, exist_ok=True)
+    procs = Processes(directory)
+    try:
+        port = start_registry(procs, docker_registry, directory)
+    except Failed as e:
+        procs.stop_all()
+        print(e, file=sys.stderr)
+        return 1
+    _, proc, _ = procs.started[-1]
+    print(f"127.0.0.1:{port} {proc.pid}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "serve":
+        sys.exit(f"usage: {sys.argv[0]} serve DIR")
+    sys.exit(serve(os.path.abspath(sys.argv[2])))
