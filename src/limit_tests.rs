@@ -19,6 +19,18 @@ fn evaluate_pod(pod: &Value, settings: Value) -> Outcome {
     evaluate(&serde_json::to_vec(&payload).unwrap())
 }
 
+/// The mutated pod and the changes it was told with; panics when the pod is not mutated.
+fn mutated(pod: &Value, settings: Value) -> (Value, Vec<String>) {
+    match evaluate_pod(pod, settings) {
+        Outcome {
+            pod: Some(object),
+            changes,
+            ..
+        } => (serde_json::from_str(&object).unwrap(), changes),
+        other => panic!("expected a mutation, got {other:?}"),
+    }
+}
+
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
         .unwrap()
@@ -46,15 +58,7 @@ fn thousand_containers() -> Value {
 #[test]
 fn a_thousand_containers_get_one_init_container_per_model_image() {
     let pod = thousand_containers();
-    let Outcome {
-        pod: Some(object),
-        changes,
-        ..
-    } = evaluate_pod(&pod, json!({"startModelcarFirst": false}))
-    else {
-        panic!("expected a mutation")
-    };
-    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
+    let (object, changes) = mutated(&pod, json!({"startModelcarFirst": false}));
     assert_eq!(changes.len(), 10);
     assert_eq!(object["spec"]["containers"], pod["spec"]["containers"]);
     let all_init = object["spec"]["initContainers"].as_array().unwrap();
@@ -92,15 +96,7 @@ fn a_thousand_containers_get_one_init_container_per_model_image() {
 #[test]
 fn a_thousand_containers_start_their_ten_modelcars_first() {
     let pod = thousand_containers();
-    let Outcome {
-        pod: Some(object),
-        changes,
-        ..
-    } = evaluate_pod(&pod, json!({}))
-    else {
-        panic!("expected a mutation")
-    };
-    let object: Value = serde_json::from_str(&object).unwrap();
+    let (object, changes) = mutated(&pod, json!({}));
     let containers = names(&object["spec"]["containers"]);
     let modelcars: Vec<String> = (0..10)
         .map(|k| format!("modelcar-{}", k * 100 + 99))
@@ -159,13 +155,7 @@ fn a_thousand_modelcars_with_distinct_images_get_a_thousand_unique_names() {
         .map(|i| json!({"name": format!("modelcar-{i}"), "image": format!("m{i}")}))
         .collect();
     let pod = json!({"spec": {"containers": containers}});
-    let Outcome {
-        pod: Some(object), ..
-    } = evaluate_pod(&pod, json!({}))
-    else {
-        panic!("expected a mutation")
-    };
-    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
+    let (object, _) = mutated(&pod, json!({}));
     let init = names(&object["spec"]["initContainers"]);
     assert_eq!(init.len(), 1000);
     assert_eq!(init[999], "modelcar-prefetch-999");
@@ -191,15 +181,7 @@ fn megabyte_of_annotations(kserve: &str) -> Value {
 fn a_megabyte_of_annotations_with_an_oci_storage_uri_is_mutated() {
     let pod = megabyte_of_annotations("oci://quay.io/example/models-iris:v1");
     assert!(pod.to_string().len() > 1_048_576);
-    let Outcome {
-        pod: Some(object),
-        changes,
-        ..
-    } = evaluate_pod(&pod, json!({}))
-    else {
-        panic!("expected a mutation")
-    };
-    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
+    let (object, changes) = mutated(&pod, json!({}));
     assert_eq!(changes.len(), 1);
     assert_eq!(object["metadata"], pod["metadata"]);
     assert_eq!(
@@ -224,13 +206,7 @@ fn a_megabyte_storage_uri_is_pre_pulled_verbatim() {
     let image = format!("quay.io/example/{}:v1", "m".repeat(1 << 20));
     let pod = json!({"metadata": {"annotations": {KSERVE: format!("oci://{image}")}},
                      "spec": {"containers": [{"name": "kserve-container", "image": "srv"}]}});
-    let Outcome {
-        pod: Some(object), ..
-    } = evaluate_pod(&pod, json!({}))
-    else {
-        panic!("expected a mutation")
-    };
-    let object: serde_json::Value = serde_json::from_str(&object).unwrap();
+    let (object, _) = mutated(&pod, json!({}));
     assert_eq!(object["spec"]["initContainers"][0]["image"], json!(image));
     assert_eq!(
         object["spec"]["initContainers"][0]["imagePullPolicy"],
