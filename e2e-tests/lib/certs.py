@@ -29,9 +29,10 @@ def make(openssl, directory):
     _openssl(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.crt", "-days", "2", "-subj", "/CN=modelcar-prefetch-e2e-ca", cwd=d)
     # One serving certificate for every TLS endpoint: all of them listen on 127.0.0.1, and
-    # the API server checks webhook certificates against the IP SAN.
+    # the API server checks webhook certificates against the IP SAN. kube-rs (kwctl's
+    # Kubernetes client) checks an API server reached by IP against kubernetes.default.svc.
     with open(os.path.join(d, "serving.ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
                 "basicConstraints=CA:FALSE\n"
                 "keyUsage=digitalSignature,keyEncipherment\n"
                 "extendedKeyUsage=serverAuth\n")
