@@ -26,9 +26,7 @@ import binaries  # noqa: E402
 import controlplane  # noqa: E402
 import harness  # noqa: E402
 import registry  # noqa: E402
-from cases import CASES, KSERVE_POD  # noqa: E402
-from pods import by_name, containers, fixture_pod  # noqa: E402
-from processes import Failed  # noqa: E402
+from cases import CASES  # noqa: E402
 from topology import NAMESPACES, POLICIES  # noqa: E402
 import load  # noqa: E402,F401  (registers the load case, after the functional ones)
 import faults  # noqa: E402,F401  (registers the fault cases, after load)
@@ -64,19 +62,6 @@ class Cluster:
         return self.plane.engine
 
 
-def wait_for_webhooks(api, timeout=30):
-    """The API server loads webhook configurations from a watch: wait until it calls the
-    one created last (KServe's), by dry-run creates."""
-    def kserve_called():
-        probe = fixture_pod(KSERVE_POD, "load-kserve-only", prefix="webhook-probe")
-        r = api.post("/api/v1/namespaces/load-kserve-only/pods?dryRun=All", probe)
-        return r.status == 201 and by_name(containers(r.body), "modelcar")
-    try:
-        harness.wait_until("the API server calling the webhooks", kserve_called, timeout)
-    except Failed as e:
-        raise Failed(f"{e}; last dry-run create: see the kube-apiserver log") from None
-
-
 def bring_up(bins, engine, procs, workdir, module):
     t0 = time.monotonic()
     etcd_dir = controlplane.etcd_data_dir(workdir)
@@ -87,7 +72,6 @@ def bring_up(bins, engine, procs, workdir, module):
         registry.push(engine.kwctl, module, registry_module, sources, workdir)
     plane = harness.start_control_plane(bins, engine, procs, workdir, etcd_dir, POLICIES,
                                         NAMESPACES, module, registry_module, sources)
-    wait_for_webhooks(plane.api)
     print(f"# control plane up in {time.monotonic() - t0:.1f}s (work dir {workdir})", flush=True)
     return Cluster(plane, module, registry_module)
 

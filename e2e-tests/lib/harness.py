@@ -18,7 +18,7 @@ import certs as pki
 import controlplane
 import deploy
 from apiclient import Api
-from pods import CaseFailure
+from pods import CaseFailure, by_name, containers, fixture_pod
 from processes import Failed, Processes, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -150,8 +150,29 @@ def start_control_plane(bins, engine, procs, workdir, etcd_dir, policies, namesp
     api = Api(apiserver.port, apiserver.token, certs_.ca_cert)
     deploy.apply(api, policies, namespaces, policy_server.port, standin_port, certs_.ca_pem(),
                  registry_module is not None)
+    wait_for_webhooks(api, policies, namespaces)
     return ControlPlane(api, apiserver.audit_log, apiserver.kubeconfig, certs_, policy_server,
                         standin_port, workdir, engine)
+
+
+KSERVE_POD = "kserve-predictor-before-kserve-webhook"
+
+
+def wait_for_webhooks(api, policies, namespaces, timeout=30):
+    """The API server loads webhook configurations from a watch: waits until it calls the
+    one deploy.apply creates last (KServe's), by dry-run creates in a namespace that selects
+    the KServe stand-in and no policy (probing through a policy could warm its caches)."""
+    namespaced = {p.namespace for p in policies if p.namespace}
+    namespace = next((n.name for n in namespaces
+                      if n.kserve and not n.policy and n.name not in namespaced), None)
+    if namespace is None:
+        raise Failed("no namespace selects the KServe stand-in alone: add one to probe with")
+
+    def kserve_called():
+        probe = fixture_pod(KSERVE_POD, namespace, prefix="webhook-probe")
+        r = api.post(f"/api/v1/namespaces/{namespace}/pods?dryRun=All", probe)
+        return r.status == 201 and by_name(containers(r.body), "modelcar")
+    wait_until("the API server calling the webhooks", kserve_called, timeout)
 
 
 def wait_until(what, condition, timeout, interval=0.2):

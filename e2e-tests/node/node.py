@@ -26,7 +26,6 @@ import mounts
 import registry
 from containerd import Containerd
 from kubelet import Kubelet
-from pods import by_name, containers
 from processes import Failed, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -195,16 +194,6 @@ class Host:
             print(f"# teardown problem: {p}", flush=True)
 
 
-def wait_for_kserve_webhook(api, namespace, fixture_pod_fn, timeout=30):
-    """The API server loads webhook configurations from a watch: wait until it calls the
-    stand-in, by dry-run creates."""
-    def called():
-        probe = fixture_pod_fn(namespace)
-        r = api.post(f"/api/v1/namespaces/{namespace}/pods?dryRun=All", probe)
-        return r.status == 201 and by_name(containers(r.body), "modelcar")
-    harness.wait_until("the API server calling the KServe stand-in", called, timeout)
-
-
 def wait_node_ready(api, timeout=90):
     def ready():
         r = api.get(f"/api/v1/nodes/{NODE_NAME}")
@@ -215,11 +204,9 @@ def wait_node_ready(api, timeout=90):
     harness.wait_until(f"node {NODE_NAME} Ready", ready, timeout, interval=0.25)
 
 
-def bring_up(bins, engine, procs, workdir, module, policies, namespaces, probe, settings, host):
+def bring_up(bins, engine, procs, workdir, module, policies, namespaces, settings, host):
     """Starts everything in order, noting in `host` (a Host) what it changes on the
-    machine; `probe(namespace)` makes a KServe pod for the webhook check (its namespace is
-    the first of `namespaces` with a KServe behaviour). host.teardown() must run before
-    procs.stop_all(), pass or fail."""
+    machine. host.teardown() must run before procs.stop_all(), pass or fail."""
     if not harness.in_private_netns():
         raise Failed("the node suite must run in a private network and mount namespace "
                      "(unshare --net --mount): it changes the loopback and mounts tmpfs "
@@ -246,8 +233,6 @@ def bring_up(bins, engine, procs, workdir, module, policies, namespaces, probe, 
     procs.cleanup.append(lambda: controlplane.remove_tree(etcd_dir))
     plane = harness.start_control_plane(bins, engine, procs, workdir, etcd_dir, policies,
                                         namespaces, module)
-    kserve_ns = next(ns.name for ns in namespaces if ns.kserve)
-    wait_for_kserve_webhook(plane.api, kserve_ns, probe)
 
     cd = Containerd(procs, bins, workdir, pacer.host, node_images["pause"])
     host.containerd = cd

@@ -107,8 +107,8 @@ def svg(runs):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="10" y="20" font-size="14" font-weight="bold">Seconds from pod creation '
-           f'to Ready, one bar per run (node suite)</text>',
+           '<text x="10" y="20" font-size="14" font-weight="bold">Seconds from pod creation '
+           'to Ready, one bar per run (node suite)</text>',
            f'<text x="10" y="38" fill="#555">{_escape(machine_line(runs))}</text>']
     for s in range(0, scale_max + 1, 10):
         out.append(f'<line x1="{x(s):.1f}" y1="{TOP - 6}" x2="{x(s):.1f}" '

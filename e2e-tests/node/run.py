@@ -54,8 +54,8 @@ def build_cases(runs):
 def main():
     parser = argparse.ArgumentParser(description="modelcar-prefetch on a real node")
     parser.add_argument("--module", default=os.path.join(ROOT, "annotated-policy.wasm"))
-    parser.add_argument("--runs", type=int, default=int(os.environ.get("E2E_NODE_RUNS", 3)),
-                        help="pods per scenario (default 3)")
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("E2E_NODE_RUNS", 1)),
+                        help="pods per scenario (default 1; the README's figures: 5)")
     parser.add_argument("--model-mib", type=int,
                         default=int(os.environ.get("E2E_NODE_MODEL_MIB",
                                                    images.DEFAULT_MODEL_MIB)))
@@ -87,7 +87,7 @@ def main():
         procs.cleanup.append(host.teardown)  # also when this function is cut short
         try:
             node = node_mod.bring_up(bins, engine, procs, workdir, module, scenarios.POLICIES,
-                                     scenarios.NAMESPACES, scenarios.probe_pod, settings, host)
+                                     scenarios.NAMESPACES, settings, host)
             node.results = [os.path.join(workdir, "results.jsonl")] + \
                 [os.path.abspath(p) for p in args.results]
             outcome = cases.run(node, args.scenarios)

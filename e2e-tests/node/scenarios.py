@@ -174,11 +174,6 @@ SCENARIOS = [
 ]
 
 
-def probe_pod(namespace):
-    """A KServe pod for the webhook check at start (a dry run: never reaches the node)."""
-    return fixture_pod(KSERVE_POD, namespace, prefix="webhook-probe")
-
-
 def node_pod(node, sc, model_ref):
     pod = fixture_pod(sc.fixture, sc.namespace, prefix=sc.slug)
     models = model_images(pod)
