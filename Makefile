@@ -36,6 +36,8 @@ test: fmt lint policy.wasm
 check: test
 	$(MAKE) e2e-tests
 	$(MAKE) e2e-cluster
+	$(MAKE) e2e-cluster-scale
+	$(MAKE) e2e-node
 
 .PHONY: clean
 clean:
@@ -64,6 +66,29 @@ e2e-tests:
 e2e-cluster:
 	@if command -v kwctl >/dev/null 2>&1; then $(MAKE) annotated-policy.wasm; fi
 	python3 e2e-tests/cluster/run.py
+
+# `auto` against 1,000 Nodes of realistic size (E2E_CLUSTER_SCALE_NODES=1000,5000 adds
+# 5,000): the first pod after policy-server starts and steady pods, latency and memory
+# printed. See "Scale suite" in e2e-tests/cluster/README.md; skips as e2e-cluster does.
+.PHONY: e2e-cluster-scale
+e2e-cluster-scale:
+	@if command -v kwctl >/dev/null 2>&1; then $(MAKE) annotated-policy.wasm; fi
+	python3 e2e-tests/cluster/scale.py
+
+# KServe-shaped pods on a real node (kubelet, containerd, runc; a control plane as for
+# e2e-cluster): see e2e-tests/node/README.md. Needs root; skipped, with how to get them,
+# when the binaries are missing, and a skip is a failure when they are present.
+.PHONY: e2e-node
+e2e-node:
+	@if command -v kwctl >/dev/null 2>&1; then $(MAKE) annotated-policy.wasm; fi
+	python3 e2e-tests/node/run.py $(if $(NODE_RESULTS_FILE),--results $(NODE_RESULTS_FILE))
+
+# The README's node-results table and docs/node-outcome.svg, from the committed results of
+# the node suite (`make e2e-node E2E_NODE_RUNS=5 NODE_RESULTS_FILE=...` records them).
+NODE_RESULTS ?= e2e-tests/node/results/latest.jsonl
+.PHONY: node-report
+node-report:
+	python3 e2e-tests/node/report.py $(NODE_RESULTS) --readme README.md --svg docs/node-outcome.svg
 
 # The policy module next to the SDK baseline modules (benches/baselines, built for speed with
 # [profile.floor]), through the in-repo waPC host and, when kwctl is on PATH, `kwctl bench`:
