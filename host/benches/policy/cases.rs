@@ -121,10 +121,18 @@ pub fn all() -> Vec<Case> {
             fixture("kserve-predictor-v0.13-modelcar"),
         ),
         Case::new(
-            "kserve v0.14 pre-pulled (no-op)",
-            Kind::NoOp,
+            "kserve v0.14 modelcar-init (mutated)",
+            Kind::Mutating,
             fixture("kserve-predictor-v0.14-modelcar-init"),
         ),
+        Case {
+            settings: json!({"startModelcarFirst": false}),
+            ..Case::new(
+                "kserve v0.14, modelcar first off (no-op)",
+                Kind::NoOp,
+                fixture("kserve-predictor-v0.14-modelcar-init"),
+            )
+        },
         Case::new(
             "pod without modelcar (no-op)",
             Kind::NoOp,
