@@ -88,7 +88,7 @@ def rewrite_readme(path, runs):
 
 # --- the chart: one row per scenario, every run a bar from creation to Ready ---------------
 
-ROW, BAR, LEFT, RIGHT, TOP = 30, 7, 470, 110, 56
+BAR, LEFT, RIGHT, TOP = 5, 520, 110, 56
 COLOURS = {"pull": "#9ecae1", "after": "#3182bd", "restart": "#d62728", "never": "#bbbbbb"}
 
 
@@ -96,13 +96,22 @@ def _escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def restart_label(group):
+    """The chart's right-hand label: restarts per run, or how many never got Ready."""
+    if not any(r["ready"] for r in group):
+        return "never Ready"
+    return restarts(group)
+
+
 def svg(runs):
     groups = [(s, g) for (_, s), g in by_scenario(runs).items()]
+    # Every run gets its bar: a row is as tall as the scenario with the most runs needs.
+    row = max(len(g) for _, g in groups) * (BAR + 1) + 8
     # Pods that never got Ready run off the scale: it ends after the slowest Ready one.
     longest = max([r["seconds_to_ready"] for r in runs if r["ready"]] + [10])
     scale_max = (int(longest) // 10 + 1) * 10
     width = LEFT + 420 + RIGHT
-    height = TOP + ROW * len(groups) + 64
+    height = TOP + row * len(groups) + 64
     x = lambda s: LEFT + 420 * s / scale_max  # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
@@ -112,15 +121,15 @@ def svg(runs):
            f'<text x="10" y="38" fill="#555">{_escape(machine_line(runs))}</text>']
     for s in range(0, scale_max + 1, 10):
         out.append(f'<line x1="{x(s):.1f}" y1="{TOP - 6}" x2="{x(s):.1f}" '
-                   f'y2="{TOP + ROW * len(groups)}" stroke="#eee"/>')
-        out.append(f'<text x="{x(s):.1f}" y="{TOP + ROW * len(groups) + 14}" '
+                   f'y2="{TOP + row * len(groups)}" stroke="#eee"/>')
+        out.append(f'<text x="{x(s):.1f}" y="{TOP + row * len(groups) + 14}" '
                    f'text-anchor="middle" fill="#555">{s}</text>')
     for i, (scenario, group) in enumerate(groups):
-        y0 = TOP + ROW * i
-        out.append(f'<text x="{LEFT - 8}" y="{y0 + ROW / 2 + 4:.1f}" text-anchor="end">'
-                   f'{_escape(scenario[:72])}</text>')
-        for j, r in enumerate(group[:3]):
-            y = y0 + 3 + j * (BAR + 1)
+        y0 = TOP + row * i
+        out.append(f'<text x="{LEFT - 8}" y="{y0 + row / 2 + 4:.1f}" text-anchor="end">'
+                   f'{_escape(scenario[:80])}</text>')
+        for j, r in enumerate(group):
+            y = y0 + 4 + j * (BAR + 1)
             end = r["seconds_to_ready"] if r["ready"] else scale_max
             model = r.get("seconds_to_model_started")
             if not r["ready"]:
@@ -132,14 +141,14 @@ def svg(runs):
                        f'height="{BAR}" fill="{COLOURS["pull"]}"/>')
             out.append(f'<rect x="{x(split):.1f}" y="{y}" width="{x(end) - x(split):.1f}" '
                        f'height="{BAR}" fill="{COLOURS["restart"] if r["server_restarts_at_ready"] else COLOURS["after"]}"/>')
-        out.append(f'<text x="{width - RIGHT + 8}" y="{y0 + ROW / 2 + 4:.1f}" '
-                   f'fill="#555">{_escape(restarts(group)[:20])}</text>')
+        out.append(f'<text x="{width - RIGHT + 8}" y="{y0 + row / 2 + 4:.1f}" '
+                   f'fill="#555">{_escape(restart_label(group))}</text>')
     legend = [("pull", "until the model image is on the node"),
               ("after", "then to Ready, the model server never restarted"),
               ("restart", "then to Ready, the model server restarted (restarts per run, right)"),
               ("never", "never Ready")]
     for i, (key, text) in enumerate(legend):
-        lx, ly = 10 + (i % 2) * 420, TOP + ROW * len(groups) + 36 + (i // 2) * 16
+        lx, ly = 10 + (i % 2) * 420, TOP + row * len(groups) + 36 + (i // 2) * 16
         out.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="10" fill="{COLOURS[key]}"/>')
         out.append(f'<text x="{lx + 16}" y="{ly}">{_escape(text)}</text>')
     out.append("</svg>")
