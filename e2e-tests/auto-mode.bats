@@ -47,6 +47,21 @@ assert_falls_back_because() {
 	assert_expected_patch pod-two-modelcars.native-sidecar
 }
 
+@test "nodeLabelSelector: the node list asks for the selected nodes only, which decide" {
+	# kwctl replays the session only for a call with this label selector.
+	run_auto gpu-nodes-all-native-sidecar-ready.yml '{"mode": "auto", "nodeLabelSelector": "nvidia.com/gpu.present=true"}'
+	assert_session_replayed
+	[[ "$output" != *"mode auto uses init containers"* ]]
+	assert_expected_patch pod-two-modelcars.native-sidecar
+}
+
+@test "nodeLabelSelector, but the session lists every node: kwctl refuses the call, init containers" {
+	run_auto nodes-all-native-sidecar-ready.yml '{"mode": "auto", "nodeLabelSelector": "nvidia.com/gpu.present=true"}'
+	[[ "$output" == *"Replay error"* ]]
+	[[ "$output" == *"mode auto uses init containers, not native sidecars: the node list could not be read"* ]]
+	assert_expected_patch pod-two-modelcars
+}
+
 @test "one kubelet too old for native sidecars: prefetch init containers" {
 	run_auto nodes-one-kubelet-too-old.yml
 	assert_session_replayed

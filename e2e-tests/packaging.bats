@@ -137,13 +137,14 @@ scaffold_manifest() {
 	done
 }
 
-@test "examples/auto-mode-policy.yaml: its Node grant and mode auto make native sidecars" {
+@test "examples/auto-mode-policy.yaml: its Node grant, mode auto and GPU nodes' kubelets make native sidecars" {
+	# The session answers only a Node list with the example's nodeLabelSelector.
 	run_resources "$(with_local_module "$ROOT/examples/auto-mode-policy.yaml")" pod-two-modelcars \
-		"$SESSIONS/nodes-all-native-sidecar-ready.yml"
+		"$SESSIONS/gpu-nodes-all-native-sidecar-ready.yml"
 	assert_expected_patch pod-two-modelcars.native-sidecar
 }
 
-@test "examples/admission-policy.yaml: mode nativeSidecar moves the LLMInferenceService modelcar" {
-	run_resources "$(with_local_module "$ROOT/examples/admission-policy.yaml")" llm-inference-service-modelcar
-	assert_expected_patch llm-inference-service-modelcar.native-sidecar
+@test "examples/admission-policy.yaml: default settings start KServe's modelcar first" {
+	run_resources "$(with_local_module "$ROOT/examples/admission-policy.yaml")" kserve-predictor-v0.13-modelcar
+	assert_expected_patch kserve-predictor-v0.13-modelcar
 }
