@@ -39,27 +39,15 @@ HOW_TO_GET = ("The control-plane suite needs kube-apiserver, etcd, policy-server
 
 
 @dataclass
-class Cluster:
+class Cluster(harness.OnControlPlane):
     """What a case gets: the control plane and where the module came from."""
     plane: harness.ControlPlane
     module: str
     registry_module: str
 
     @property
-    def api(self):
-        return self.plane.api
-
-    @property
-    def audit_log(self):
-        return self.plane.audit_log
-
-    @property
     def downloads(self):
         return self.plane.policy_server.downloads
-
-    @property
-    def engine(self):
-        return self.plane.engine
 
 
 def bring_up(bins, engine, procs, workdir, module):

@@ -99,24 +99,12 @@ NAMESPACES = [
 
 
 @dataclass
-class Scale:
+class Scale(harness.OnControlPlane):
     """What a case gets: the control plane, the module, and the figures the cases record per
     node count."""
     plane: harness.ControlPlane
     module: str
     figures: dict = field(default_factory=dict)
-
-    @property
-    def api(self):
-        return self.plane.api
-
-    @property
-    def audit_log(self):
-        return self.plane.audit_log
-
-    @property
-    def policy_server(self):
-        return self.plane.policy_server
 
 
 def node_counts(text):

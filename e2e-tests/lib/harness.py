@@ -115,6 +115,27 @@ class ControlPlane:
     engine: object
 
 
+class OnControlPlane:
+    """What every suite's case object offers of its `plane` (a ControlPlane): the cases of
+    all three suites reach the API server, the audit log and policy-server this way."""
+
+    @property
+    def api(self):
+        return self.plane.api
+
+    @property
+    def audit_log(self):
+        return self.plane.audit_log
+
+    @property
+    def policy_server(self):
+        return self.plane.policy_server
+
+    @property
+    def engine(self):
+        return self.plane.engine
+
+
 def start_standin(procs, certs_):
     port = free_port()
     proc = procs.start("kserve-standin", [sys.executable, os.path.join(HERE, "kserve_standin.py"),

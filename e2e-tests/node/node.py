@@ -83,7 +83,7 @@ def start_pacer(procs, registry_port, rate_mib):
 
 
 @dataclass
-class Node:
+class Node(harness.OnControlPlane):
     """What the scenarios get."""
     plane: harness.ControlPlane
     containerd: Containerd
@@ -99,10 +99,6 @@ class Node:
     pushed: list = field(default_factory=list)
     results: list = field(default_factory=list)  # files the JSON lines are appended to
     facts: dict = field(default_factory=dict)  # written with every result: what ran, where
-
-    @property
-    def api(self):
-        return self.plane.api
 
     def model_reference(self, tag):
         """The model image under a tag of its own, so each run names an image the node has
