@@ -73,12 +73,9 @@ def main():
 
     bins = binaries.locate()
     module = os.path.abspath(args.module)
-    if not bins.missing(REQUIRED) and not os.path.isfile(module):
-        print(f"# {module} is missing: run `make annotated-policy.wasm`")
-        print(harness.summary_line(0, 1, 0))
-        return 1
-    if not bins.missing(REQUIRED):
-        harness.reexec_in_private_netns(__file__, sys.argv[1:])
+    status = harness.prepare(__file__, sys.argv[1:], bins, REQUIRED, module)
+    if status is not None:
+        return status
 
     def run_engine(engine, procs, workdir):
         cluster = bring_up(bins, engine, procs, workdir, module)

@@ -52,6 +52,21 @@ def reexec_in_private_netns(script, argv, mount=False):
                           "sh", sys.executable, os.path.abspath(script), *argv])
 
 
+def prepare(script, argv, bins, required, module, mount=False):
+    """What every suite does before it starts a program: where all of `required` is present,
+    the module must exist, and the suite runs again in a private namespace (see
+    reexec_in_private_netns). Returns an exit status to stop with, or None to go on (also
+    when programs are missing: run_suite then skips, saying how to get them)."""
+    if bins.missing(required):
+        return None
+    if not os.path.isfile(module):
+        print(f"# {module} is missing: run `make annotated-policy.wasm`")
+        print(summary_line(0, 1, 0))
+        return 1
+    reexec_in_private_netns(script, argv, mount)
+    return None
+
+
 def in_private_netns():
     return bool(os.environ.get(NETNS_MARK))
 

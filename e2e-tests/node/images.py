@@ -191,35 +191,33 @@ def _fix_times(root):
 def _build(umoci, busybox, model_bytes, layout, stage):
     image = lambda tag: f"{layout}:{tag}"  # noqa: E731
     hist = ["--history.created", EPOCH]
+
+    def layer(name, fill, tag=None):
+        """One layer over `base`, staged by fill(root) with fixed times; as `tag` if given."""
+        root = os.path.join(stage, name)
+        fill(root)
+        _fix_times(root)
+        _run([umoci, "insert", *hist, "--image", image("base"), *(["--tag", tag] if tag else []),
+              root, "/"])
+
     _run([umoci, "init", "--layout", layout])
     _run([umoci, "new", "--image", image("base")])
-    _stage_busybox(busybox, os.path.join(stage, "busybox"))
-    _fix_times(os.path.join(stage, "busybox"))
-    _run([umoci, "insert", *hist, "--image", image("base"), os.path.join(stage, "busybox"), "/"])
+    layer("busybox", lambda root: _stage_busybox(busybox, root))
     _run([umoci, "config", *hist, "--image", image("base"), "--created", EPOCH,
           "--config.env", PATH, "--config.cmd", "sh"])
 
-    _stage_script(os.path.join(stage, "pause"), "pause", PAUSE_SCRIPT)
-    _fix_times(os.path.join(stage, "pause"))
-    _run([umoci, "insert", *hist, "--image", image("base"), "--tag", "pause",
-          os.path.join(stage, "pause"), "/"])
+    layer("pause", lambda root: _stage_script(root, "pause", PAUSE_SCRIPT), tag="pause")
     _run([umoci, "config", *hist, "--image", image("pause"), "--clear", "config.cmd",
           "--config.entrypoint", "/pause"])
 
-    _stage_script(os.path.join(stage, "server"), "server", SERVER_SCRIPT)
-    _fix_times(os.path.join(stage, "server"))
-    _run([umoci, "insert", *hist, "--image", image("base"), "--tag", "server",
-          os.path.join(stage, "server"), "/"])
+    layer("server", lambda root: _stage_script(root, "server", SERVER_SCRIPT), tag="server")
     # The pod's args (KServe's --model_name=...) reach the script as $1...: ignored.
     _run([umoci, "config", *hist, "--image", image("server"), "--clear", "config.cmd",
           "--config.entrypoint", "/server"])
     _run([umoci, "config", *hist, "--image", image("server"), "--tag", "slow-server",
           "--config.env", f"STARTUP_SECONDS={SLOW_SERVER_SECONDS}"])
 
-    _stage_model(os.path.join(stage, "model"), model_bytes)
-    _fix_times(os.path.join(stage, "model"))
-    _run([umoci, "insert", *hist, "--image", image("base"), "--tag", "model",
-          os.path.join(stage, "model"), "/"])
+    layer("model", lambda root: _stage_model(root, model_bytes), tag="model")
     _run([umoci, "gc", "--layout", layout])
 
 

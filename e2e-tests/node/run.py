@@ -72,13 +72,9 @@ def main():
     bins = binaries.locate()
     bins.paths["cni-loopback"] = cni_bin_dir()
     module = os.path.abspath(args.module)
-    ready = not bins.missing(REQUIRED)
-    if ready and not os.path.isfile(module):
-        print(f"# {module} is missing: run `make annotated-policy.wasm`")
-        print(harness.summary_line(0, 1, 0))
-        return 1
-    if ready:
-        harness.reexec_in_private_netns(__file__, sys.argv[1:], mount=True)
+    status = harness.prepare(__file__, sys.argv[1:], bins, REQUIRED, module, mount=True)
+    if status is not None:
+        return status
     cases = build_cases(args.runs)
     settings = node_mod.Settings(model_mib=args.model_mib, rate_mib=args.rate_mib)
 
